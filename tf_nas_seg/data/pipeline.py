@@ -1,0 +1,121 @@
+"""Batched, augmented, exactly resumable tf.data pipelines over a SegmentationSource.
+
+The stream of an epoch is a pure function of `(seed, epoch)`:
+
+* the example order is a permutation drawn from `(seed, epoch)` (`epoch_order`);
+* the augmentation of the example at position `p` of the epoch is seeded with
+  `stateless_fold_in([seed, epoch], p)`, so it depends neither on the order in
+  which parallel workers run nor on what came before.
+
+A run that stopped after `k` batches of epoch `e` resumes with
+`make_dataset(..., epoch=e, skip_batches=k)`, which drops the first `k * batch_size`
+positions from the index list before anything is decoded, and yields exactly the
+batches the uninterrupted epoch would have yielded next.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tf_nas_seg.data.augment_config import AugmentConfig
+from tf_nas_seg.data.errors import DatasetError
+from tf_nas_seg.data.segmentation_augmenter import SegmentationAugmenter
+from tf_nas_seg.data.segmentation_source import SegmentationSource
+
+__all__ = ["AugmentConfig", "batches_per_epoch", "epoch_order", "make_dataset"]
+
+
+def epoch_order(num_examples: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The example indices of one epoch, in the order they are served.
+
+    Args:
+        num_examples: Size of the source.
+        seed: Run seed.
+        epoch: Epoch number (0-based).
+        shuffle: Whether to permute; otherwise `0..num_examples-1`.
+
+    Returns:
+        int64 array of length `num_examples`.
+    """
+    if not shuffle:
+        return np.arange(num_examples, dtype=np.int64)
+    rng = np.random.default_rng([seed, epoch])
+    return rng.permutation(num_examples).astype(np.int64)
+
+
+def batches_per_epoch(num_examples: int, batch_size: int, drop_remainder: bool = True) -> int:
+    """Number of batches `make_dataset` yields for a full epoch."""
+    if drop_remainder:
+        return num_examples // batch_size
+    return math.ceil(num_examples / batch_size)
+
+
+def make_dataset(source: SegmentationSource, *, batch_size: int, seed: int, epoch: int = 0,
+                 skip_batches: int = 0, shuffle: bool = True,
+                 augment: AugmentConfig | None = None, drop_remainder: bool = True,
+                 num_parallel_calls: int = tf.data.AUTOTUNE) -> tf.data.Dataset:
+    """Builds the dataset of one epoch.
+
+    Args:
+        source: The split to read.
+        batch_size: Examples per batch.
+        seed: Run seed; with `epoch` it fixes order and augmentation.
+        epoch: Epoch number (0-based).
+        skip_batches: Batches of this epoch to leave out at the start (for resuming);
+            the skipped examples are never decoded.
+        shuffle: Permute the examples (per epoch); False serves them in source
+            order (evaluation).
+        augment: Augmentation settings, or None to serve examples as stored.
+        drop_remainder: Drop the last incomplete batch.
+        num_parallel_calls: Parallelism of decode + augment (deterministic order).
+
+    Returns:
+        A dataset of `(images, labels)`: float32 `[B, H, W, 3]` with raw 0..255
+        values (models normalise), int32 `[B, H, W]` train ids with the ignore label
+        255. H and W are static when known (uniform source, crop or resize).
+
+    Raises:
+        DatasetError: For a batch size below 1, `skip_batches` outside the epoch, an
+            empty epoch, or examples of different sizes that cannot be batched.
+    """
+    if batch_size < 1:
+        raise DatasetError(f"batch_size must be >= 1, got {batch_size}")
+    num_batches = batches_per_epoch(len(source), batch_size, drop_remainder)
+    if num_batches == 0:
+        raise DatasetError(
+            f"{source.info.name} has {len(source)} examples, fewer than one batch of "
+            f"{batch_size}; lower the batch size or pass drop_remainder=False")
+    if not 0 <= skip_batches <= num_batches:
+        raise DatasetError(f"skip_batches={skip_batches} is outside the epoch's "
+                           f"{num_batches} batches; check the resumed step counter")
+    size = augment.output_size(source.image_size) if augment else source.image_size
+    if size is None and batch_size > 1:
+        raise DatasetError(
+            f"examples of {source.info.name} differ in size and cannot be batched; set "
+            f"AugmentConfig(resize=(h, w)) or crop_size=(h, w), or use batch_size=1")
+
+    order = epoch_order(len(source), seed, epoch, shuffle)
+    stop = num_batches * batch_size if drop_remainder else len(source)
+    positions = np.arange(skip_batches * batch_size, stop, dtype=np.int64)
+    # Skipping happens here, on the index list, so skipped examples cost nothing.
+    dataset = tf.data.Dataset.from_tensor_slices((positions, order[positions]))
+
+    epoch_key = tf.constant([seed, epoch], tf.int64)
+    augmenter = SegmentationAugmenter(augment, source.info.ignore_label) if augment else None
+    shape = [None, None] if size is None else list(size)
+
+    def load(position, index):
+        image, label = source.load(index)
+        if augmenter is not None:
+            key = tf.random.experimental.stateless_fold_in(epoch_key, position)
+            image, label = augmenter(image, label, key)
+        image = tf.ensure_shape(tf.cast(image, tf.float32), shape + [3])
+        label = tf.ensure_shape(tf.cast(label, tf.int32), shape)
+        return image, label
+
+    dataset = dataset.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
