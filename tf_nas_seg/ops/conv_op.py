@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from tf_nas_seg.ops.batch_norm import BatchNorm
 from tf_nas_seg.ops.macs import conv_macs, out_size
 
 ORDERS = ("conv_bn_relu", "relu_conv_bn")
@@ -70,8 +71,7 @@ class ConvOp(keras.layers.Layer):
                 convs.append(layers.Conv2D(
                     self.filters, kernel, strides=stride, dilation_rate=dilation,
                     padding="same", use_bias=False, name=f"conv{i}"))
-            bn = layers.BatchNormalization(center=self.affine, scale=self.affine,
-                                           name=f"bn{i}")
+            bn = BatchNorm(affine=self.affine, name=f"bn{i}")
             self.units.append((self.strides if subsample else 1, convs, bn))
 
     def build(self, input_shape):

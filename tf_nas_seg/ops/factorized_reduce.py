@@ -3,6 +3,7 @@
 import keras
 from keras import layers, ops
 
+from tf_nas_seg.ops.batch_norm import BatchNorm
 from tf_nas_seg.ops.macs import conv_macs
 
 
@@ -27,7 +28,7 @@ class FactorizedReduce(keras.layers.Layer):
         self.conv_a = layers.Conv2D(half, 1, strides=2, use_bias=False, name="conv_a")
         self.conv_b = layers.Conv2D(self.filters - half, 1, strides=2, use_bias=False,
                                     name="conv_b")
-        self.bn = layers.BatchNormalization(center=self.affine, scale=self.affine, name="bn")
+        self.bn = BatchNorm(affine=self.affine, name="bn")
 
     def build(self, input_shape):
         self.conv_a.build(input_shape)

@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from tf_nas_seg.ops.batch_norm import BatchNorm
 from tf_nas_seg.ops.macs import out_size
 
 
@@ -35,8 +36,7 @@ class PoolOp(keras.layers.Layer):
         pool_cls = layers.MaxPooling2D if pool_type == "max" else layers.AveragePooling2D
         self.pool = pool_cls(self.pool_size, strides=self.strides, padding="same",
                              name="pool")
-        self.bn = (layers.BatchNormalization(center=self.affine, scale=self.affine,
-                                             name="bn") if self.batch_norm else None)
+        self.bn = (BatchNorm(affine=self.affine, name="bn") if self.batch_norm else None)
 
     def build(self, input_shape):
         if self.bn is not None:

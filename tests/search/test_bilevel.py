@@ -1,0 +1,96 @@
+"""The bilevel step: disjoint variable lists, each touched only by its own optimizer."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_nas_seg.networks.cas_layout import CASLayout
+from tf_nas_seg.search.cas_supernet import CASSupernet
+from tf_nas_seg.search.cost_model import cas_cost_model
+from tf_nas_seg.search.losses import masked_cross_entropy
+
+TINY = CASLayout(layout="NR", channels=4, stem_channels=8, steps=2)
+
+
+def _model(**kwargs):
+    model = CASSupernet(3, TINY, seed=1, **kwargs)
+    model(np.zeros((1, 16, 16, 3), "float32"))
+    return model
+
+
+def _batch(seed):
+    rng = np.random.default_rng(seed)
+    return (tf.constant((rng.random((2, 16, 16, 3)) * 255).astype("float32")),
+            tf.constant(rng.integers(0, 3, (2, 16, 16)).astype("int32")))
+
+
+def _snapshot(variables):
+    return [np.array(v.numpy()) for v in variables]
+
+
+def test_variable_lists_are_disjoint_and_complete():
+    model = _model()
+    arch = {id(v) for v in model.arch_variables}
+    weights = {id(v) for v in model.weight_variables}
+    assert len(arch) == 2 and not arch & weights
+    assert arch | weights == {id(v) for v in model.trainable_variables}
+
+
+@pytest.mark.parametrize("second_order", [False, True])
+def test_each_optimizer_touches_only_its_own_variables(second_order):
+    model = _model()
+    model.configure_search(keras.optimizers.SGD(0.1, momentum=0.9),
+                           keras.optimizers.Adam(0.01), second_order=second_order)
+    w_batch, a_batch = _batch(0), _batch(1)
+    weights0, arch0 = _snapshot(model.weight_variables), _snapshot(model.arch_variables)
+    model.arch_step(w_batch, a_batch)
+    assert all(np.array_equal(a, b) for a, b in zip(weights0,
+                                                     _snapshot(model.weight_variables)))
+    arch1 = _snapshot(model.arch_variables)
+    assert all(not np.array_equal(a, b) for a, b in zip(arch0, arch1))
+    model.weight_step(w_batch)
+    assert all(np.array_equal(a, b) for a, b in zip(arch1, _snapshot(model.arch_variables)))
+    changed = [not np.array_equal(a, b)
+               for a, b in zip(weights0, _snapshot(model.weight_variables))]
+    assert sum(changed) > 0.9 * len(changed)
+    # the optimizers' own slots cover exactly their variable lists
+    assert model.arch_optimizer.iterations.numpy() == 1
+    assert model.weight_optimizer.iterations.numpy() == 1
+
+
+def test_train_step_in_a_tf_function_reports_metrics_and_learns():
+    model = _model()
+    model.configure_search(keras.optimizers.SGD(0.05, momentum=0.9),
+                           keras.optimizers.Adam(3e-3))
+    batch = _batch(2)
+    step = tf.function(lambda w, a: model.train_step((w, a)))
+    first = step(batch, batch)
+    for _ in range(30):
+        logs = step(batch, batch)
+    assert set(logs) == {"weight_loss", "arch_loss", "arch_ce", "expected_cost",
+                         "arch_miou"}
+    assert float(masked_cross_entropy(batch[1], model(batch[0], training=True))) < float(
+        first["weight_loss"])
+
+
+def test_cost_term_pushes_the_architecture_towards_cheap_ops():
+    model = _model()
+    cost = cas_cost_model(model, "params", 16, 16)
+    model.configure_search(keras.optimizers.SGD(0.0), keras.optimizers.Adam(0.05),
+                           cost_model=cost, cost_lambda=1000.0, arch_weight_decay=0.0)
+    before = float(model.expected_cost()) - cost.fixed
+    batch = _batch(3)
+    for _ in range(20):
+        model.arch_step(batch, batch)
+    assert float(model.expected_cost()) - cost.fixed < 0.5 * before
+
+
+def test_masked_cross_entropy_ignores_the_ignore_label():
+    logits = tf.constant(np.random.default_rng(0).normal(size=(1, 2, 2, 3)), tf.float32)
+    labels = tf.constant([[[0, 255], [2, 255]]])
+    loss = masked_cross_entropy(labels, logits)
+    manual = -np.mean([tf.nn.log_softmax(logits[0, 0, 0])[0].numpy(),
+                       tf.nn.log_softmax(logits[0, 1, 0])[2].numpy()])
+    np.testing.assert_allclose(loss, manual, rtol=1e-5)
+    assert float(masked_cross_entropy(tf.fill((1, 2, 2), 255), logits)) == 0.0

@@ -1,0 +1,5 @@
+"""Derived networks: Keras functional models built from genotypes."""
+
+from tf_nas_seg.networks.cas_layout import CASLayout, CellSpec
+from tf_nas_seg.networks.cas_network import (build_cas_network, cas_network_macs,
+                                             count_trainable_params)

@@ -1,0 +1,254 @@
+"""The bilevel search step shared by every supernet (CAS now, AutoRTNet later)."""
+
+import keras
+from keras import ops
+
+from tf_nas_seg.search.losses import masked_cross_entropy
+
+
+class BilevelSearchModel(keras.Model):
+    """A supernet whose `train_step` alternates an architecture and a weight update.
+
+    Subclasses create their architecture logits with `add_arch_logits` and implement
+    `call` and `expected_cost`. Weight variables and architecture variables are disjoint
+    lists, each updated only by its own optimizer:
+
+    - architecture step (DARTS order: first) on a batch of the architecture split:
+      minimise L_val + cost_lambda * cost with `arch_optimizer` (Adam); first order
+      (xi = 0) by default, or second order: the unrolled DARTS gradient with a
+      finite-difference Hessian-vector product (`second_order=True`);
+    - weight step on a batch of the weights split: minimise L_train with
+      `weight_optimizer` (SGD with momentum and a poly schedule), coupled L2 weight
+      decay as PyTorch's SGD applies it (the papers' settings), gradient clipping.
+
+    Call `configure_search` before training.
+    """
+
+    def __init__(self, num_classes, ignore_label=255, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.ignore_label = int(ignore_label)
+        self._arch_logits = []
+        self.search_configured = False
+        self.cost_model = None
+        self._grad_fn = None
+        self.weight_loss_tracker = keras.metrics.Mean(name="weight_loss")
+        self.arch_loss_tracker = keras.metrics.Mean(name="arch_loss")
+        self.arch_ce_tracker = keras.metrics.Mean(name="arch_ce")
+        self.cost_tracker = keras.metrics.Mean(name="expected_cost")
+        self.arch_miou = keras.metrics.MeanIoU(num_classes=self.num_classes,
+                                               ignore_class=self.ignore_label,
+                                               sparse_y_pred=False, name="arch_miou")
+
+    # Architecture variables -------------------------------------------------------
+    def add_arch_logits(self, name, shape, seed):
+        """Creates one logit tensor shared by all cells of a type (DARTS init 1e-3 N(0,1))."""
+        variable = self.add_weight(
+            name=name, shape=shape, trainable=True,
+            initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed))
+        self._arch_logits.append(variable)
+        return variable
+
+    @property
+    def arch_variables(self):
+        """The architecture logits (alpha, and beta for AutoRTNet)."""
+        return list(self._arch_logits)
+
+    @property
+    def weight_variables(self):
+        """Every trainable variable that is not an architecture logit."""
+        arch = {id(v) for v in self._arch_logits}
+        return [v for v in self.trainable_variables if id(v) not in arch]
+
+    def arch_probabilities(self):
+        """{logit name: softmax probabilities}: what the expected cost is taken over."""
+        return {v.name: ops.softmax(v, axis=-1) for v in self._arch_logits}
+
+    def expected_cost(self):
+        """Expected cost of the relaxed architecture (a scalar tensor, natural units).
+
+        With a `CostModel` set by `configure_search`, the sum over logit tensors of
+        cost matrix * probabilities plus the fixed cost (CAS eq. 5-6); zero without one.
+        """
+        if self.cost_model is None:
+            return ops.zeros(())
+        return self.cost_model(self.arch_probabilities())
+
+    # Configuration ----------------------------------------------------------------
+    def configure_search(self, weight_optimizer, arch_optimizer, cost_model=None,
+                         cost_lambda=0.0,
+                         weight_decay=5e-4, arch_weight_decay=1e-3, grad_clip_norm=5.0,
+                         second_order=False, unrolled_lr=None):
+        """Sets the two optimizers and the search hyper-parameters.
+
+        Args:
+            weight_optimizer: Optimizer of `weight_variables` (SGD in both papers).
+            arch_optimizer: Optimizer of `arch_variables` (Adam).
+            cost_model: A `CostModel` giving the expected cost, or None.
+            cost_lambda: Weight of the cost term in the architecture loss.
+            weight_decay: Coupled L2 on the weights (added to their gradients).
+            arch_weight_decay: Coupled L2 on the architecture logits.
+            grad_clip_norm: Global-norm clip of weight gradients; 0 disables.
+            second_order: Unrolled DARTS gradient instead of the first-order one.
+            unrolled_lr: Learning rate xi of the virtual step; default: the weight
+                optimizer's current learning rate (DARTS).
+        """
+        self.weight_optimizer = weight_optimizer
+        self.cost_model = cost_model
+        self.arch_optimizer = arch_optimizer
+        self.cost_lambda = float(cost_lambda)
+        self.weight_decay = float(weight_decay)
+        self.arch_weight_decay = float(arch_weight_decay)
+        self.grad_clip_norm = float(grad_clip_norm)
+        self.second_order = bool(second_order)
+        self.unrolled_lr = unrolled_lr
+        self.weight_optimizer.build(self.weight_variables)
+        self.arch_optimizer.build(self.arch_variables)
+        self.search_configured = True
+
+    @property
+    def metrics(self):
+        return [self.weight_loss_tracker, self.arch_loss_tracker, self.arch_ce_tracker,
+                self.cost_tracker, self.arch_miou]
+
+    # Steps ------------------------------------------------------------------------
+    def _loss_and_grads(self, images, labels):
+        """Cross-entropy, logits, and its gradients w.r.t. (weights, arch logits).
+
+        NOTE: Both steps (and all four gradient evaluations of the second-order step)
+        call this one `tf.function`, so the supernet's forward and backward graphs are
+        traced once instead of once per step; tracing a supernet with thousands of
+        layers dominates start-up time. Gradients a caller does not use (the weights'
+        in the architecture step) are pruned by Grappler after the call is inlined.
+        """
+        if self._grad_fn is None:
+            import tensorflow as tf
+
+            variables = self.weight_variables + self.arch_variables
+
+            def loss_and_grads(images, labels):
+                with tf.GradientTape() as tape:
+                    logits = self(images, training=True)
+                    ce = masked_cross_entropy(labels, logits, self.ignore_label)
+                grads = [_dense(g) for g in tape.gradient(ce, variables)]
+                return ce, logits, grads
+
+            self._grad_fn = tf.function(loss_and_grads)
+        ce, logits, grads = self._grad_fn(images, labels)
+        n = len(grads) - len(self._arch_logits)
+        return ce, logits, grads[:n], grads[n:]
+
+    def _cost_and_grads(self):
+        """Expected cost and its gradient w.r.t. the architecture logits."""
+        import tensorflow as tf
+
+        arch = self.arch_variables
+        with tf.GradientTape() as tape:
+            cost = self.expected_cost()
+        if self.cost_model is None:
+            return cost, [ops.zeros_like(v) for v in arch]
+        return cost, [_dense(g) for g in tape.gradient(cost, arch)]
+
+    def _arch_gradients_first_order(self, arch_batch):
+        ce, logits, _, d_arch = self._loss_and_grads(*arch_batch)
+        cost, d_cost = self._cost_and_grads()
+        grads = [a + self.cost_lambda * c for a, c in zip(d_arch, d_cost)]
+        return grads, ce + self.cost_lambda * cost, ce, cost, logits
+
+    def _arch_gradients_second_order(self, weight_batch, arch_batch):
+        # DARTS eq. (7)-(8): grad_alpha L_val(w', alpha) - xi * HVP, w' = w - xi * dw.
+        weights = self.weight_variables
+        xi = (self.unrolled_lr if self.unrolled_lr is not None
+              else self.weight_optimizer.learning_rate)
+        backup = [ops.copy(v) for v in weights]
+        _, _, w_grads, _ = self._loss_and_grads(*weight_batch)
+        momentum = getattr(self.weight_optimizer, "momentum", 0.0)
+        velocities = self._velocities(weights)
+        for v, g, m in zip(weights, w_grads, velocities):
+            step = xi * (g + self.weight_decay * v)
+            if m is not None and momentum:
+                # Keras SGD velocity m = momentum * m - lr * g, so momentum * m is the
+                # momentum part of the next update (DARTS's momentum buffer term).
+                v.assign(v + momentum * m - step)
+            else:
+                v.assign(v - step)
+        ce, logits, d_w, d_arch = self._loss_and_grads(*arch_batch)
+        cost, d_cost = self._cost_and_grads()
+        d_arch = [a + self.cost_lambda * c for a, c in zip(d_arch, d_cost)]
+        norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in d_w))
+        eps = 0.01 / ops.maximum(norm, 1e-12)
+        for v, b, g in zip(weights, backup, d_w):
+            v.assign(b + eps * g)
+        _, _, _, g_pos = self._loss_and_grads(*weight_batch)
+        for v, b, g in zip(weights, backup, d_w):
+            v.assign(b - eps * g)
+        _, _, _, g_neg = self._loss_and_grads(*weight_batch)
+        for v, b in zip(weights, backup):
+            v.assign(b)
+        grads = [a - xi * (p - n) / (2.0 * eps) for a, p, n in zip(d_arch, g_pos, g_neg)]
+        return grads, ce + self.cost_lambda * cost, ce, cost, logits
+
+    def _velocities(self, weights):
+        optimizer = self.weight_optimizer
+        if not getattr(optimizer, "momentums", None):
+            return [None] * len(weights)
+        return [optimizer.momentums[optimizer._get_variable_index(v)] for v in weights]
+
+    def arch_step(self, weight_batch, arch_batch):
+        """One architecture update; returns (loss, ce, cost, logits) on the arch batch."""
+        if self.second_order:
+            grads, loss, ce, cost, logits = self._arch_gradients_second_order(
+                weight_batch, arch_batch)
+        else:
+            grads, loss, ce, cost, logits = self._arch_gradients_first_order(arch_batch)
+        arch = self.arch_variables
+        grads = [g + self.arch_weight_decay * v for g, v in zip(grads, arch)]
+        self.arch_optimizer.apply(grads, arch)
+        return loss, ce, cost, logits
+
+    def weight_step(self, weight_batch):
+        """One weight update on a batch of the weights split; returns the loss."""
+        weights = self.weight_variables
+        loss, _, grads, _ = self._loss_and_grads(*weight_batch)
+        grads = [g + self.weight_decay * v for g, v in zip(grads, weights)]
+        if self.grad_clip_norm > 0:
+            import tensorflow as tf
+
+            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm)
+        self.weight_optimizer.apply(grads, weights)
+        return loss
+
+    def train_step(self, data, update_arch=True):
+        """data = ((weight_images, weight_labels), (arch_images, arch_labels))."""
+        if not self.search_configured:
+            raise RuntimeError("call configure_search(...) before training the supernet")
+        weight_batch, arch_batch = data
+        if update_arch:
+            arch_loss, arch_ce, cost, logits = self.arch_step(weight_batch, arch_batch)
+            self.arch_loss_tracker.update_state(arch_loss)
+            self.arch_ce_tracker.update_state(arch_ce)
+            self.arch_miou.update_state(arch_batch[1], logits)
+        else:
+            cost = self.expected_cost()
+        self.cost_tracker.update_state(cost)
+        self.weight_loss_tracker.update_state(self.weight_step(weight_batch))
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        images, labels = data
+        logits = self(images, training=False)
+        self.arch_ce_tracker.update_state(
+            masked_cross_entropy(labels, logits, self.ignore_label))
+        self.arch_miou.update_state(labels, logits)
+        return {m.name: m.result() for m in (self.arch_ce_tracker, self.arch_miou)}
+
+
+def _dense(grad):
+    """Gradients of gathered variables may be IndexedSlices; make them dense."""
+    import tensorflow as tf
+
+    if isinstance(grad, tf.IndexedSlices):
+        return tf.convert_to_tensor(grad)
+    if grad is None:
+        raise ValueError("a variable got no gradient: it is not used by the loss")
+    return grad

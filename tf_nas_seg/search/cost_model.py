@@ -1,0 +1,162 @@
+"""Expected architecture cost: per-op cost matrices measured at the shapes each op sees."""
+
+import math
+
+import numpy as np
+from keras import ops
+
+from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
+from tf_nas_seg.search.latency_table import LatencyTable, op_key
+from tf_nas_seg.space.mixed_op import MixedOp
+
+COST_KINDS = ("params", "macs", "latency")
+COST_MODES = ("per_op", "cas")
+# Natural units, so that lambda reads the same across search spaces: millions of
+# parameters, GMACs, milliseconds.
+UNITS = {"params": ("M params", 1e-6), "macs": ("GMACs", 1e-9), "latency": ("ms", 1.0)}
+
+
+class CostModel:
+    """cost = fixed + sum over logit tensors of sum(matrix * probabilities).
+
+    Attributes:
+        kind: "params", "macs" or "latency".
+        mode: "per_op" (c_(e,o): op o's own cost on edge e) or "cas" (c_o = c'_o - c'_id,
+            CAS sec. 4.1: the whole-network cost with op o on every edge minus the same
+            with the identity, the same for every edge).
+        matrices: {logit name: [num_edges, num_ops] numpy array}, in `unit`.
+        fixed: Cost of everything that is not a searched edge, in `unit`.
+        unit: Human-readable unit.
+    """
+
+    def __init__(self, kind, mode, matrices, fixed, unit):
+        self.kind = kind
+        self.mode = mode
+        self.matrices = {k: np.asarray(v, dtype=np.float32) for k, v in matrices.items()}
+        self.fixed = float(fixed)
+        self.unit = unit
+
+    def __call__(self, probabilities):
+        total = ops.convert_to_tensor(self.fixed, dtype="float32")
+        for name, matrix in self.matrices.items():
+            total = total + ops.sum(ops.convert_to_tensor(matrix) * probabilities[name])
+        return total
+
+    def numpy(self, probabilities):
+        """The same expectation with NumPy probabilities (for reports and tests)."""
+        return self.fixed + sum(float(np.sum(self.matrices[k] * np.asarray(p)))
+                                for k, p in probabilities.items())
+
+    def to_json(self):
+        return {"kind": self.kind, "mode": self.mode, "unit": self.unit,
+                "fixed": self.fixed,
+                "matrices": {k: v.tolist() for k, v in self.matrices.items()}}
+
+
+def _edge_costs(layer, kind, shape, table, op_set, stride):
+    if kind == "macs":
+        return layer.count_macs_per_op(shape)
+    if kind == "params":
+        return layer.count_params_per_op()
+    costs = []
+    for name in get_op_set(op_set).ops:
+        if name in NONE_OPS:
+            costs.append(0.0)
+        else:
+            costs.append(table.lookup(op_key(op_set, name, shape[2], shape[2], shape[0],
+                                              shape[1], stride)))
+    return costs
+
+
+def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=None):
+    """Builds the CostModel of a built `CASSupernet` for inputs of height x width.
+
+    Args:
+        supernet: A built CASSupernet.
+        kind: "params", "macs" or "latency".
+        height: Input height the cost refers to (the target resolution).
+        width: Input width.
+        mode: "per_op" or "cas" (see CostModel).
+        latency_table: A LatencyTable or a path, required for kind "latency".
+
+    Returns:
+        A CostModel over the supernet's logit tensors.
+    """
+    if kind not in COST_KINDS:
+        raise ValueError(f"cost must be one of {COST_KINDS}, got {kind!r}")
+    if mode not in COST_MODES:
+        raise ValueError(f"cost_mode must be one of {COST_MODES}, got {mode!r}")
+    table = None
+    if kind == "latency":
+        table = (latency_table if isinstance(latency_table, LatencyTable)
+                 else LatencyTable.load(latency_table))
+    unit, scale = UNITS[kind]
+    logits = {t: v for t, (v, _, _) in supernet.cell_logits().items()}
+    matrices = {t: np.zeros(tuple(v.shape)) for t, v in logits.items()}
+    fixed_macs = supernet.stem.count_macs((height, width, 3))
+    edge_params = 0
+    stem = supernet.stem.compute_output_shape((1, height, width, 3))[1:]
+    s0 = s1 = stem
+    outputs = []
+
+    def add_cell(cell, cell_type, a, b):
+        nonlocal fixed_macs, edge_params
+        if cell.genotype is not None:
+            fixed_macs += cell.count_macs(a, b)
+            return
+        fixed_macs += cell.input_macs(a, b)
+        h, w = b[0], b[1]
+        if cell.reduction:
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+        for (node, source), layer in cell.edges.items():
+            assert isinstance(layer, MixedOp)
+            shape = cell.edge_shape(source, (h, w, cell.channels), a, b)
+            costs = _edge_costs(layer, kind, shape, table, cell.op_set, layer.strides)
+            matrices[cell_type][cell.edge_rows[(node, source)]] += np.asarray(costs)
+            edge_params += sum(layer.count_params_per_op())
+
+    for cell in supernet.cells:
+        add_cell(cell, "reduce" if cell.reduction else "normal", s0, s1)
+        h, w = s1[0], s1[1]
+        if cell.reduction:
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+        s0, s1 = s1, (h, w, cell.output_channels)
+        outputs.append(s1)
+    features = s1
+    if supernet.ms_cell is not None:
+        low = outputs[supernet.layout.low_level_cell]
+        add_cell(supernet.ms_cell, "multiscale", low, s1)
+        features = (low[0], low[1], supernet.ms_cell.output_channels)
+    fixed_macs += supernet.head.count_macs(features)
+    all_params = sum(math.prod(v.shape) for v in supernet.weight_variables)
+    fixed = {"macs": fixed_macs, "params": all_params - edge_params, "latency": 0.0}[kind]
+
+    if mode == "cas":
+        matrices = _cas_differences(matrices, logits, supernet, table, height, width)
+    matrices = {t: m * scale for t, m in matrices.items()}
+    return CostModel(kind, mode, {logits[t].name: m for t, m in matrices.items()},
+                     fixed * scale, unit)
+
+
+def _cas_differences(matrices, logits, supernet, table, height, width):
+    """c_o = c'_o - c'_id for every op of each op set, broadcast to every edge."""
+    by_set = {}
+    for cell_type, (_, op_set, _) in supernet.cell_logits().items():
+        by_set.setdefault(op_set, []).append(cell_type)
+    result = {}
+    for op_set, types in by_set.items():
+        names = get_op_set(op_set).ops
+        identity = names.index("skip_connect")
+        if table is not None:
+            whole = np.array([table.lookup(f"network/{op_set}/{name}|{height}x{width}")
+                              for name in names])
+            diff = whole - whole[identity]
+        else:
+            # Params and MACs add up over layers, so the whole-network difference is the
+            # sum over searched edges of each op's cost minus the identity's (the fixed
+            # layers cancel); computed exactly, no network has to be built per op.
+            total = sum(matrices[t].sum(axis=0) for t in types)
+            diff = total - total[identity]
+        for t in types:
+            result[t] = np.tile(diff, (matrices[t].shape[0], 1))
+    return result

@@ -1,0 +1,396 @@
+"""Runs an architecture search into a run directory, resumably and reproducibly."""
+
+import json
+import math
+import os
+import platform
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tf_nas_seg.networks.cas_layout import CASLayout
+from tf_nas_seg.networks.cas_network import (build_cas_network, cas_network_macs,
+                                             count_trainable_params)
+from tf_nas_seg.ops.op_set import get_op_set
+from tf_nas_seg.search.cas_supernet import CASSupernet
+from tf_nas_seg.search.cost_model import UNITS, cas_cost_model
+from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
+from tf_nas_seg.space.genotype import Genotype, write_json_atomic
+from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
+
+
+class SearchError(ValueError):
+    """A search cannot start as configured; the message says what to change."""
+
+
+class SearchRunner:
+    """Owns one search: data, supernet, optimizers, checkpoints, logs and outputs.
+
+    Everything the run needs to continue is a function of the global iteration count
+    and the checkpointed variables (weights, logits, BN statistics, optimizer slots,
+    Gumbel noise state): the data streams of every epoch are pure functions of (seed,
+    epoch), so a resumed run sees the same batches it would have seen uninterrupted.
+
+    Args:
+        config: A SearchConfig.
+    """
+
+    def __init__(self, config: SearchConfig):
+        if not config.run_dir:
+            raise SearchError("--run_dir is required: the directory where the search "
+                              "writes its checkpoints, logs and genotype")
+        self.config = config
+        self.run_dir = os.path.abspath(config.run_dir)
+        self._interrupted = None
+
+    # Set-up -----------------------------------------------------------------------
+    def _check_or_write_config(self):
+        path = os.path.join(self.run_dir, "config.json")
+        current = self.config.to_json()
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+            changed = sorted(k for k in set(saved) | set(current)
+                             if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k))
+            if changed:
+                details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+                                    for k in changed)
+                raise SearchError(
+                    f"{self.run_dir} holds a search with other settings ({details}); "
+                    "resume it with the same settings, or pass a new --run_dir")
+        write_json_atomic(path, current)
+
+    def _configure_tensorflow(self):
+        keras.utils.set_random_seed(self.config.seed)
+        if self.config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        if self.config.threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(self.config.threads)
+            except RuntimeError:
+                logging.warning("TensorFlow was already initialised; --threads ignored")
+
+    def _load_data(self):
+        from tf_nas_seg import data
+
+        c = self.config
+        if c.dataset == "synthetic":
+            source = data.make_street_scenes(num_images=c.synthetic_images,
+                                             height=c.synthetic_height,
+                                             width=c.synthetic_width,
+                                             num_classes=c.synthetic_classes, seed=c.seed)
+        else:
+            if not c.data_dir and c.dataset != "cityscapes_tfds":
+                raise SearchError(f"--dataset={c.dataset} needs --data_dir, the root of "
+                                  "the data set")
+            kwargs = {}
+            if c.dataset == "cityscapes_tfds":
+                kwargs["manual_dir"] = c.tfds_manual_dir
+            # The official val split is never used by the search.
+            source = data.get_source(c.dataset, c.data_dir, split="train", **kwargs)
+        weights_src, arch_src, record = data.search_split(source, seed=c.seed)
+        for name, src in (("weights", weights_src), ("architecture", arch_src)):
+            if len(src) < c.batch_size:
+                raise SearchError(
+                    f"the {name} split has {len(src)} images, fewer than --batch_size="
+                    f"{c.batch_size}; lower --batch_size or use more data")
+        self.info = source.info
+        self.weights_src = weights_src.cache_in_memory()
+        self.arch_src = arch_src.cache_in_memory()
+        write_json_atomic(os.path.join(self.run_dir, "search_split.json"), record)
+        crop = (c.crop_height, c.crop_width) if c.crop_height and c.crop_width else None
+        resize = ((c.resize_height, c.resize_width)
+                  if c.resize_height and c.resize_width else None)
+        scale = None if c.scale_min == c.scale_max == 1.0 else (c.scale_min, c.scale_max)
+        self.augment = data.AugmentConfig(flip=c.flip, scale_range=scale, crop_size=crop,
+                                          resize=resize)
+        if crop:
+            self.input_hw = crop
+        elif resize:
+            self.input_hw = resize
+        else:
+            size = weights_src.image_size
+            if size is None:
+                raise SearchError("images of this data set differ in size: set "
+                                  "--crop_height/--crop_width or --resize_height/"
+                                  "--resize_width so batches have one shape")
+            self.input_hw = tuple(size)
+
+    def _build_model(self):
+        c = self.config
+        layout = CASLayout(layout=c.layout, channels=c.channels,
+                           stem_channels=c.stem_channels, steps=c.steps,
+                           low_level_cell=c.low_level_cell, ms_channels=c.ms_channels,
+                           ms_steps=c.ms_steps)
+        backbone = None
+        if c.stage == "multiscale":
+            if not c.backbone_genotype:
+                raise SearchError("--stage=multiscale needs --backbone_genotype, the "
+                                  "genotype.json of a finished backbone search")
+            backbone = Genotype.load(c.backbone_genotype)
+            layout = CASLayout(**{**backbone.macro_dict.get("layout", {}),
+                                  "ms_channels": c.ms_channels, "ms_steps": c.ms_steps})
+        self.layout = layout
+        model = CASSupernet(self.info.num_classes, layout, stage=c.stage,
+                            backbone_op_set=c.backbone_op_set, backbone_genotype=backbone,
+                            relaxation=c.relaxation, seed=c.seed,
+                            ignore_label=self.info.ignore_label, name="cas_supernet")
+        h, w = self.input_hw
+        model(np.zeros((1, h, w, 3), np.float32), training=False)  # builds every layer
+        self.target_hw = (c.target_height or h, c.target_width or w)
+        cost_model = None
+        if c.cost != "none":
+            cost_model = cas_cost_model(model, c.cost, *self.target_hw, mode=c.cost_mode,
+                                        latency_table=c.latency_table)
+        schedule = keras.optimizers.schedules.PolynomialDecay(
+            c.lr, decay_steps=c.iterations, end_learning_rate=0.0, power=c.lr_power)
+        model.configure_search(
+            weight_optimizer=keras.optimizers.SGD(schedule, momentum=c.momentum,
+                                                  name="weight_sgd"),
+            arch_optimizer=keras.optimizers.Adam(c.arch_lr, beta_1=c.arch_beta1,
+                                                 beta_2=c.arch_beta2, name="arch_adam"),
+            cost_model=cost_model, cost_lambda=c.cost_lambda, weight_decay=c.weight_decay,
+            arch_weight_decay=c.arch_weight_decay, grad_clip_norm=c.grad_clip,
+            second_order=c.second_order)
+        self.model = model
+        self.cost_unit = UNITS[c.cost][0] if c.cost != "none" else ""
+
+    def _build_checkpoint(self):
+        m = self.model
+        variables = (list(m.variables) + list(m.weight_optimizer.variables)
+                     + list(m.arch_optimizer.variables))
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
+        # Keras 3 variables wrap tf.Variables; the checkpoint tracks the wrapped ones by
+        # their position in this (construction-ordered, deterministic) list.
+        state = {f"v{i:05d}": getattr(v, "value", v) for i, v in enumerate(variables)}
+        state["global_step"] = self.global_step
+        state["elapsed_seconds"] = self.elapsed
+        self._shapes = [tuple(v.shape) for v in variables]
+        self.checkpoint = tf.train.Checkpoint(state=state)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.run_dir, "checkpoints"), max_to_keep=3)
+
+    def _restore(self):
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return False
+        saved = {name: shape for name, shape in tf.train.list_variables(latest)}
+        for i, shape in enumerate(self._shapes):
+            key = f"state/v{i:05d}/.ATTRIBUTES/VARIABLE_VALUE"
+            if tuple(saved.get(key, ())) != shape and key in saved:
+                raise SearchError(f"checkpoint {latest} does not match this supernet "
+                                  f"(variable {i}: {saved[key]} vs {shape}); pass a new "
+                                  "--run_dir")
+        self.checkpoint.restore(latest).assert_consumed()
+        logging.info("resumed from %s at iteration %d", latest, int(self.global_step))
+        return True
+
+    # Data streams -----------------------------------------------------------------
+    def _stream(self, source, seed, start_batch):
+        """Batches from `start_batch` on, over consecutive epochs of `source`."""
+        from tf_nas_seg.data import make_dataset
+
+        per_epoch = len(source) // self.config.batch_size
+        epoch, skip = divmod(start_batch, per_epoch)
+        while True:
+            ds = make_dataset(source, batch_size=self.config.batch_size, seed=seed,
+                              epoch=epoch, skip_batches=skip, augment=self.augment)
+            yield from ds
+            epoch, skip = epoch + 1, 0
+
+    # Outputs ----------------------------------------------------------------------
+    def _probabilities(self):
+        panels = {}
+        for cell_type, (logits, op_set, steps) in self.model.cell_logits().items():
+            values = keras.ops.convert_to_numpy(logits).astype(np.float64)
+            probs = np.exp(values - values.max(axis=1, keepdims=True))
+            probs /= probs.sum(axis=1, keepdims=True)
+            labels = [f"{i}->{j}" for j in range(steps) for i in range(j + 2)]
+            panels[cell_type] = (probs, get_op_set(op_set).ops, labels)
+        return panels
+
+    def _derived_cost(self, genotype):
+        h, w = self.target_hw
+        net = build_cas_network(genotype, self.info.num_classes, self.layout,
+                                input_shape=(h, w, 3))
+        return {"params": count_trainable_params(net),
+                "macs": cas_network_macs(net, self.layout, h, w), "height": h, "width": w}
+
+    def _write_epoch_outputs(self, epoch, metrics, writer):
+        genotype = self.model.derive()
+        genotype.save(os.path.join(self.run_dir, "genotypes", f"epoch_{epoch:04d}.json"))
+        plots = os.path.join(self.run_dir, "plots")
+        panels = self._probabilities()
+        images = {}
+        for cell_type in panels:
+            images[cell_type] = draw_cell(genotype.cell(cell_type),
+                                          os.path.join(plots, f"cell_{cell_type}.png"),
+                                          title=f"{cell_type} cell, epoch {epoch}")
+        images["arch_weights"] = draw_arch_weights(
+            {k: v for k, v in panels.items()}, os.path.join(plots, "arch_weights.png"))
+        self.history = [h for h in self.history if h["epoch"] < epoch] + [
+            dict(epoch=epoch, step=int(self.global_step), **metrics)]
+        write_json_atomic(os.path.join(self.run_dir, "history.json"), self.history)
+        images["progress"] = draw_search_progress(
+            self.history, os.path.join(plots, "search_progress.png"), self.cost_unit)
+        with writer.as_default(step=int(self.global_step)):
+            for name, value in metrics.items():
+                tf.summary.scalar(f"epoch/{name}", value)
+            for cell_type, (probs, ops_, labels) in panels.items():
+                for e, label in enumerate(labels):
+                    for o, op in enumerate(ops_):
+                        tf.summary.scalar(f"alpha_{cell_type}/{label}/{op}", probs[e, o])
+            for name, path in images.items():
+                png = tf.io.decode_png(tf.io.read_file(path), channels=3)
+                tf.summary.image(f"plots/{name}", png[None], max_outputs=1)
+            tf.summary.text("genotype", json.dumps(genotype.to_json()))
+        writer.flush()
+        return genotype
+
+    # Main loop --------------------------------------------------------------------
+    def _on_signal(self, signum, frame):
+        del frame
+        self._interrupted = signum
+        logging.warning("signal %d: finishing this iteration, checkpointing and stopping",
+                        signum)
+
+    def run(self):
+        """Runs (or resumes) the search; returns the summary dict it writes.
+
+        If interrupted (SIGINT, SIGTERM or --stop_after_iterations) it checkpoints and
+        returns a summary with status "interrupted"; the same command resumes.
+        """
+        c = self.config
+        os.makedirs(self.run_dir, exist_ok=True)
+        self._check_or_write_config()
+        self._configure_tensorflow()
+        self._load_data()
+        self._build_model()
+        self._build_checkpoint()
+        resumed = self._restore()
+        history_path = os.path.join(self.run_dir, "history.json")
+        self.history = []
+        if resumed and os.path.exists(history_path):
+            with open(history_path, encoding="utf-8") as f:
+                self.history = json.load(f)
+        model, bs = self.model, c.batch_size
+        per_epoch = len(self.weights_src) // bs
+        arch_per_epoch = len(self.arch_src) // bs
+        total_epochs = math.ceil(c.iterations / per_epoch)
+        start = int(self.global_step)
+        logging.info("search: %d iterations, %d per epoch (%d epochs), input %s, %d + %d "
+                     "images (weights + architecture)", c.iterations, per_epoch,
+                     total_epochs, self.input_hw, len(self.weights_src), len(self.arch_src))
+
+        both = tf.function(lambda w, a: model.train_step((w, a), update_arch=True))
+        weights_only = tf.function(lambda w, a: model.train_step((w, a), update_arch=False))
+        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+        weights_stream = self._stream(self.weights_src, c.seed, start)
+        arch_stream = self._stream(self.arch_src, c.seed + 1,
+                                   max(0, start - c.arch_start_iteration))
+        old_handlers = {s: signal.signal(s, self._on_signal)
+                        for s in (signal.SIGINT, signal.SIGTERM)}
+        run_start, elapsed0 = time.time(), float(self.elapsed.numpy())
+        stop_at = c.iterations
+        if c.stop_after_iterations:
+            stop_at = min(stop_at, start + c.stop_after_iterations)
+        step = start
+        try:
+            while step < stop_at and self._interrupted is None:
+                epoch = step // per_epoch
+                epoch_end = min((epoch + 1) * per_epoch, c.iterations)
+                for metric in model.metrics:
+                    metric.reset_state()
+                bar = keras.utils.Progbar(epoch_end - epoch * per_epoch,
+                                          stateful_metrics=["w_loss", "a_ce", "a_miou",
+                                                            "cost"],
+                                          unit_name="it")
+                bar.update(step - epoch * per_epoch)
+                logging.info("epoch %d/%d", epoch + 1, total_epochs)
+                logs = {}
+                while step < min(epoch_end, stop_at) and self._interrupted is None:
+                    w_batch = next(weights_stream)
+                    update_arch = step >= c.arch_start_iteration
+                    a_batch = next(arch_stream) if update_arch else w_batch
+                    logs = (both if update_arch else weights_only)(w_batch, a_batch)
+                    step += 1
+                    self.global_step.assign(step)
+                    values = {k: float(v) for k, v in logs.items()}
+                    bar.update(step - epoch * per_epoch, [
+                        ("w_loss", values["weight_loss"]), ("a_ce", values["arch_ce"]),
+                        ("a_miou", values["arch_miou"]), ("cost", values["expected_cost"])])
+                    if step % c.log_every == 0:
+                        with writer.as_default(step=step):
+                            for name, value in values.items():
+                                tf.summary.scalar(f"step/{name}", value)
+                            tf.summary.scalar("step/learning_rate", float(
+                                model.weight_optimizer.learning_rate))
+                    if c.checkpoint_every and step % c.checkpoint_every == 0:
+                        self._save(run_start, elapsed0)
+                if step == epoch_end:
+                    metrics = {k: float(v) for k, v in logs.items()}
+                    genotype = self._write_epoch_outputs(epoch, metrics, writer)
+                    self._save(run_start, elapsed0)
+                    logging.info("epoch %d: %s genotype %s", epoch + 1, metrics,
+                                 json.dumps(genotype.to_json()["cells"]))
+        finally:
+            for s, handler in old_handlers.items():
+                signal.signal(s, handler)
+        if step < c.iterations:
+            self._save(run_start, elapsed0)
+            summary = {"status": "interrupted", "iterations_done": step,
+                       "iterations": c.iterations,
+                       "resume": "rerun the same command to continue"}
+            write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
+            return summary
+        return self._finish(run_start, elapsed0)
+
+    def _save(self, run_start, elapsed0):
+        self.elapsed.assign(elapsed0 + time.time() - run_start)
+        self.manager.save(checkpoint_number=int(self.global_step))
+
+    def _finish(self, run_start, elapsed0):
+        genotype = self.model.derive()
+        genotype.save(os.path.join(self.run_dir, "genotype.json"))
+        last = self.history[-1] if self.history else {}
+        probs = {self._logit_name(t): p for t, (p, _, _) in self._probabilities().items()}
+        cost_model = self.model.cost_model
+        summary = {
+            "status": "completed",
+            "method": self.config.method, "stage": self.config.stage,
+            "iterations": int(self.global_step),
+            "epochs": len(self.history),
+            "wall_time_seconds": round(elapsed0 + time.time() - run_start, 2),
+            "final": {k: last.get(k) for k in ("weight_loss", "arch_loss", "arch_ce",
+                                               "arch_miou")},
+            "cost": None if cost_model is None else {
+                "kind": cost_model.kind, "mode": cost_model.mode, "unit": cost_model.unit,
+                "lambda": self.config.cost_lambda,
+                "expected": cost_model.numpy(probs)},
+            "derived": self._derived_cost(genotype),
+            "genotype": genotype.to_json(),
+            "dataset": {"name": self.info.name, "num_classes": self.info.num_classes,
+                        "weights_images": len(self.weights_src),
+                        "architecture_images": len(self.arch_src),
+                        "input_size": list(self.input_hw)},
+            "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                            "python": platform.python_version(),
+                            "machine": platform.machine(), "cpus": os.cpu_count(),
+                            "intra_op_threads":
+                                tf.config.threading.get_intra_op_parallelism_threads()},
+        }
+        write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
+        return summary
+
+    def _logit_name(self, cell_type):
+        return self.model.cell_logits()[cell_type][0].name
+
+
+def run_search(config):
+    """Runs or resumes the search `config` describes; returns its summary dict."""
+    return SearchRunner(config).run()

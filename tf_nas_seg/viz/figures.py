@@ -1,0 +1,122 @@
+"""Matplotlib figures of genotypes, architecture weights and search progress."""
+
+import os
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+_INPUT_NAMES = ("c_{k-2}", "c_{k-1}")
+
+
+def _save(fig, path):
+    """Saves a figure atomically (temp file + rename) and closes it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def draw_cell(cell, path, title="", input_names=_INPUT_NAMES):
+    """Draws a CellGenotype as a DAG: inputs left, nodes in the middle, output right.
+
+    Args:
+        cell: A CellGenotype.
+        path: PNG file to write.
+        title: Figure title.
+        input_names: Labels of the two input states.
+
+    Returns:
+        `path`.
+    """
+    n = len(cell.nodes)
+    pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
+    for j in range(n):
+        pos[j + 2] = (1.5 + 1.3 * j, 1.6 * ((j % 2) - 0.5) * (1 if j % 4 < 2 else -1))
+    out_pos = (1.5 + 1.3 * n, 0.0)
+    fig, ax = plt.subplots(figsize=(2.2 + 1.5 * n, 3.6))
+    cmap = plt.get_cmap("tab20")
+    ops = sorted({e.op for node in cell.nodes for e in node})
+    colour = {op: cmap(i % 20) for i, op in enumerate(ops)}
+    for j, node in enumerate(cell.nodes):
+        for e in node:
+            (x0, y0), (x1, y1) = pos[e.source], pos[j + 2]
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                        arrowprops=dict(arrowstyle="-|>", color=colour[e.op], lw=2,
+                                        shrinkA=14, shrinkB=14))
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, e.op, fontsize=7, ha="center",
+                    va="center", color="black",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec=colour[e.op]))
+    for state in cell.concat:
+        x0, y0 = pos[state]
+        ax.annotate("", xy=out_pos, xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle="-|>", color="0.6", lw=1, ls="--",
+                                    shrinkA=14, shrinkB=14))
+    for state, (x, y) in pos.items():
+        label = input_names[state] if state < 2 else str(state - 2)
+        ax.text(x, y, label, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="circle" if state >= 2 else "round",
+                          fc="#cfe2f3" if state < 2 else "#fde9c9", ec="0.3"))
+    ax.text(*out_pos, "out", ha="center", va="center", fontsize=9,
+            bbox=dict(boxstyle="round", fc="#d9ead3", ec="0.3"))
+    ax.set_xlim(-0.7, out_pos[0] + 0.7)
+    ax.set_ylim(-2.0, 2.0)
+    ax.axis("off")
+    ax.set_title(title or f"{cell.op_set} cell", fontsize=10)
+    return _save(fig, path)
+
+
+def draw_arch_weights(panels, path):
+    """Heatmaps of op probabilities per edge, one panel per cell type.
+
+    Args:
+        panels: {title: (probabilities [edges, ops], op names, edge labels)}.
+        path: PNG file to write.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8),
+                             squeeze=False)
+    for ax, (title, (probs, op_names, edge_labels)) in zip(axes[0], panels.items()):
+        probs = np.asarray(probs)
+        im = ax.imshow(probs, aspect="auto", cmap="viridis", vmin=0.0,
+                       vmax=max(float(probs.max()), 1e-6))
+        ax.set_xticks(range(len(op_names)), op_names, rotation=70, fontsize=7)
+        ax.set_yticks(range(len(edge_labels)), edge_labels, fontsize=7)
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def draw_search_progress(history, path, cost_unit=""):
+    """Per-epoch losses, architecture-split mIoU and expected cost of a search.
+
+    Args:
+        history: List of per-epoch dicts with keys epoch, weight_loss, arch_ce,
+            arch_miou, expected_cost.
+        path: PNG file to write.
+        cost_unit: Unit of the expected cost, for the axis label.
+    """
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    axes[0].plot(epochs, [h["weight_loss"] for h in history], label="weights split CE")
+    axes[0].plot(epochs, [h["arch_ce"] for h in history], label="architecture split CE")
+    axes[0].set_ylabel("loss")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(epochs, [h["arch_miou"] for h in history], color="tab:green")
+    axes[1].set_ylabel("architecture-split mIoU")
+    axes[2].plot(epochs, [h["expected_cost"] for h in history], color="tab:red")
+    axes[2].set_ylabel(f"expected cost {cost_unit}".strip())
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
