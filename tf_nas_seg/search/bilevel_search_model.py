@@ -219,18 +219,22 @@ class BilevelSearchModel(keras.Model):
         return loss
 
     def train_step(self, data, update_arch=True):
-        """data = ((weight_images, weight_labels), (arch_images, arch_labels))."""
+        """data = ((weight_images, weight_labels), (arch_images, arch_labels)).
+
+        Args:
+            data: The two batches.
+            update_arch: Python bool; False gives a weights-only (warm-up) step.
+        """
         if not self.search_configured:
             raise RuntimeError("call configure_search(...) before training the supernet")
         weight_batch, arch_batch = data
+
         if update_arch:
-            arch_loss, arch_ce, cost, logits = self.arch_step(weight_batch, arch_batch)
+            arch_loss, arch_ce, _, logits = self.arch_step(weight_batch, arch_batch)
             self.arch_loss_tracker.update_state(arch_loss)
             self.arch_ce_tracker.update_state(arch_ce)
             self.arch_miou.update_state(arch_batch[1], logits)
-        else:
-            cost = self.expected_cost()
-        self.cost_tracker.update_state(cost)
+        self.cost_tracker.update_state(self.expected_cost())
         self.weight_loss_tracker.update_state(self.weight_step(weight_batch))
         return {m.name: m.result() for m in self.metrics}
 

@@ -287,8 +287,13 @@ class SearchRunner:
                      "images (weights + architecture)", c.iterations, per_epoch,
                      total_epochs, self.input_hw, len(self.weights_src), len(self.arch_src))
 
-        both = tf.function(lambda w, a: model.train_step((w, a), update_arch=True))
-        weights_only = tf.function(lambda w, a: model.train_step((w, a), update_arch=False))
+        # NOTE: two functions, not one with a tf.cond: with the cond the first call of
+        # the step took several times longer to optimise. The weights-only function is
+        # traced only if a warm-up is configured (each trace of the supernet costs
+        # about a minute on 2 cores).
+        steps = {update: tf.function(
+            lambda w, a, update=update: model.train_step((w, a), update_arch=update))
+            for update in (True, False)}
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
         weights_stream = self._stream(self.weights_src, c.seed, start)
         arch_stream = self._stream(self.arch_src, c.seed + 1,
@@ -317,7 +322,7 @@ class SearchRunner:
                     w_batch = next(weights_stream)
                     update_arch = step >= c.arch_start_iteration
                     a_batch = next(arch_stream) if update_arch else w_batch
-                    logs = (both if update_arch else weights_only)(w_batch, a_batch)
+                    logs = steps[update_arch](w_batch, a_batch)
                     step += 1
                     self.global_step.assign(step)
                     values = {k: float(v) for k, v in logs.items()}

@@ -129,6 +129,8 @@ class Cell(keras.layers.Layer):
         if self.genotype is None and op_weights is None:
             raise ValueError(f"search cell {self.name} needs op_weights")
         states = self.preprocess(s0, s1, training=training)
+        if op_weights is not None and self.genotype is None:
+            op_weights = ops.unstack(op_weights, num=self.num_edges)
         for j in range(self.steps):
             total = None
             for (node, source), layer in self.edges.items():

@@ -39,8 +39,10 @@ class MixedOp(keras.layers.Layer):
 
     def call(self, x, op_weights, training=None):
         out = None
+        # One unstack instead of a strided slice (and its constants) per candidate.
+        weights = keras.ops.unstack(op_weights, num=len(self.candidates))
         for i in self._active:
-            y = self.candidates[i](x, training=training) * op_weights[i]
+            y = self.candidates[i](x, training=training) * weights[i]
             out = y if out is None else out + y
         return out
 

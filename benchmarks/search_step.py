@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Times the bilevel search step and the forward pass of two supernets; prints JSON.
+
+(a) the CAS supernet at the demo size (configs/demo.cfg), and (b) a DARTS-equivalent
+supernet (DARTS op set, C=16, 8 cells, 4 intermediate nodes, batch 16, 32x32, 10
+classes), the configuration of the DARTS reference `train_search.py`, so the step can be
+compared with the reference PyTorch implementation on the same machine.
+
+Each is a compiled `tf.function`; the figure is the median of --repeats runs after
+--warmup runs (the first call traces and is reported separately). Peak memory is the
+process's maximum resident set size after each phase.
+
+    python benchmarks/search_step.py [--repeats=10] [--only=darts] [--second_order]
+"""
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from tf_nas_seg.networks.cas_layout import CASLayout  # noqa: E402
+from tf_nas_seg.search.cas_supernet import CASSupernet  # noqa: E402
+from tf_nas_seg.search.darts_supernet import DartsSupernet  # noqa: E402
+
+flags.DEFINE_integer("repeats", 10, "Timed runs per figure (the median is reported).",
+                     lower_bound=1)
+flags.DEFINE_integer("warmup", 2, "Untimed runs after the first (tracing) call.",
+                     lower_bound=0)
+flags.DEFINE_enum("only", "all", ["all", "cas", "darts"], "Which supernet to time.")
+flags.DEFINE_bool("second_order", False, "Also time the unrolled second-order step.")
+FLAGS = flags.FLAGS
+
+
+def _peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _time(fn, repeats, warmup):
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"first_call_s": round(first, 3), "median_s": round(statistics.median(times), 4),
+            "min_s": round(min(times), 4), "max_s": round(max(times), 4)}
+
+
+def _bench(name, model, images, labels, second_order):
+    rng_batch = (tf.constant(images), tf.constant(labels))
+    t0 = time.perf_counter()
+    model(images[:1], training=False)
+    build = time.perf_counter() - t0
+    model.configure_search(keras.optimizers.SGD(0.025, momentum=0.9),
+                           keras.optimizers.Adam(3e-4, beta_1=0.5, beta_2=0.999),
+                           weight_decay=3e-4, arch_weight_decay=1e-3,
+                           second_order=second_order)
+    step = tf.function(lambda w, a: model.train_step((w, a)))
+    forward_train = tf.function(lambda x: model(x, training=True))
+    forward_eval = tf.function(lambda x: model(x, training=False))
+    result = {"name": name, "second_order": second_order,
+              "batch": list(images.shape), "build_s": round(build, 3),
+              "weights": int(sum(np.prod(v.shape) for v in model.weight_variables)),
+              "arch_logits": int(sum(np.prod(v.shape) for v in model.arch_variables))}
+    result["bilevel_step"] = _time(lambda: step(rng_batch, rng_batch)["weight_loss"].numpy(),
+                                   FLAGS.repeats, FLAGS.warmup)
+    result["peak_rss_mib_after_step"] = round(_peak_rss_mib(), 1)
+    result["forward_train"] = _time(lambda: forward_train(rng_batch[0]).numpy(),
+                                    FLAGS.repeats, FLAGS.warmup)
+    result["forward_inference"] = _time(lambda: forward_eval(rng_batch[0]).numpy(),
+                                        FLAGS.repeats, FLAGS.warmup)
+    result["peak_rss_mib"] = round(_peak_rss_mib(), 1)
+    return result
+
+
+def main(argv):
+    del argv
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    results = []
+    orders = [False, True] if FLAGS.second_order else [False]
+    if FLAGS.only in ("all", "darts"):
+        for order in orders:
+            images = rng.normal(size=(16, 32, 32, 3)).astype("float32")
+            labels = rng.integers(0, 10, size=(16,)).astype("int32")
+            results.append(_bench("darts_equivalent_c16_8cells_4nodes_b16_32x32",
+                                  DartsSupernet(), images, labels, order))
+    if FLAGS.only in ("all", "cas"):
+        for order in orders:
+            # configs/demo.cfg: synthetic 64x128 scenes, 6 classes, C=8, stem 16, batch 8.
+            images = (rng.random((8, 64, 128, 3)) * 255).astype("float32")
+            labels = rng.integers(0, 6, size=(8, 64, 128)).astype("int32")
+            model = CASSupernet(6, CASLayout(channels=8, stem_channels=16))
+            results.append(_bench("cas_supernet_demo_c8_b8_64x128", model, images,
+                                  labels, order))
+    print(json.dumps({
+        "results": results,
+        "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                        "python": platform.python_version(), "cpus": os.cpu_count(),
+                        "intra_op_threads":
+                            tf.config.threading.get_intra_op_parallelism_threads()}},
+        indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,62 @@
+"""`bin/search`: run (or resume) an architecture search into --run_dir.
+
+Examples:
+    bin/search --flagfile=configs/demo.cfg --run_dir=runs/demo
+    bin/search --flagfile=configs/cityscapes.cfg --data_dir=/data/cityscapes \
+        --run_dir=runs/cityscapes_backbone
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+from tf_nas_seg.search.search_config import SearchConfig
+from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
+
+define_flags(SearchConfig)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
+                             "(see --helpfull)")
+    logging.set_verbosity(logging.INFO)
+    from tf_nas_seg.data.errors import DatasetError
+    from tf_nas_seg.search.latency_table import LatencyTableError
+    from tf_nas_seg.search.search_runner import SearchError, run_search
+    from tf_nas_seg.space.genotype import GenotypeError
+
+    try:
+        config = config_from_flags(SearchConfig)
+        summary = run_search(config)
+    except (SearchError, DatasetError, GenotypeError, LatencyTableError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    run_dir = os.path.abspath(config.run_dir)
+    if summary["status"] != "completed":
+        print(f"search stopped at iteration {summary['iterations_done']} of "
+              f"{summary['iterations']}; rerun the same command to resume from "
+              f"{run_dir}/checkpoints", file=sys.stderr)
+        return 3
+    derived = summary["derived"]
+    print(json.dumps({
+        "genotype": os.path.join(run_dir, "genotype.json"),
+        "summary": os.path.join(run_dir, "search_summary.json"),
+        "wall_time_seconds": summary["wall_time_seconds"],
+        "arch_miou": summary["final"]["arch_miou"],
+        "derived_params": derived["params"],
+        "derived_gmacs": round(derived["macs"] / 1e9, 4),
+        "at": f"{derived['height']}x{derived['width']}",
+    }, indent=2))
+    return 0
+
+
+def run():
+    """Entry point of bin/search and of the `tf-nas-seg-search` console script."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
