@@ -86,3 +86,33 @@ class CASLayout:
 
     def to_json(self):
         return dataclasses.asdict(self)
+
+
+def walk_cell_shapes(cells, stem_shape, ms_cell=None, low_level_cell=0):
+    """The (h, w, c) input shapes of every cell of a CAS network, in order.
+
+    Args:
+        cells: Backbone `Cell` layers in order.
+        stem_shape: (h, w, c) of the stem output.
+        ms_cell: The multi-scale cell, or None.
+        low_level_cell: Index of the backbone cell feeding the multi-scale cell.
+
+    Returns:
+        ([(cell, s0_shape, s1_shape), ...] including the multi-scale cell if any,
+        (h, w, c) of the features the head classifies).
+    """
+    s0 = s1 = stem_shape
+    visits, outputs = [], []
+    for cell in cells:
+        visits.append((cell, s0, s1))
+        h, w = s1[0], s1[1]
+        if cell.reduction:
+            h, w = out_size(h, 2), out_size(w, 2)
+        s0, s1 = s1, (h, w, cell.output_channels)
+        outputs.append(s1)
+    features = s1
+    if ms_cell is not None:
+        low = outputs[low_level_cell]
+        visits.append((ms_cell, low, s1))
+        features = (low[0], low[1], ms_cell.output_channels)
+    return visits, features

@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from tf_nas_seg.networks.cas_layout import CASLayout
+from tf_nas_seg.networks.cas_layout import CASLayout, walk_cell_shapes
 from tf_nas_seg.networks.stem import SegmentationHead, Stem, normalization_layer
 from tf_nas_seg.space.cell import Cell
 from tf_nas_seg.space.genotype import GenotypeError
@@ -64,23 +64,12 @@ def cas_network_macs(model, layout, height, width):
     """
     stem = model.get_layer("stem")
     cells = [model.get_layer(f"cell_{spec.index}") for spec in layout.cells()]
-    total = stem.count_macs((height, width, 3))
+    ms_cell = (model.get_layer("ms_cell")
+               if any(layer.name == "ms_cell" for layer in model.layers) else None)
     stem_shape, _ = layout.shapes(height, width, 1)
-    s0 = s1 = stem_shape
-    outputs = []
-    for cell in cells:
-        total += cell.count_macs(s0, s1)
-        h, w = s1[0], s1[1]
-        if cell.reduction:
-            h, w = math.ceil(h / 2), math.ceil(w / 2)
-        s0, s1 = s1, (h, w, cell.output_channels)
-        outputs.append(s1)
-    features = s1
-    if any(layer.name == "ms_cell" for layer in model.layers):
-        ms_cell = model.get_layer("ms_cell")
-        low = outputs[layout.low_level_cell]
-        total += ms_cell.count_macs(low, s1)
-        features = (low[0], low[1], ms_cell.output_channels)
+    visits, features = walk_cell_shapes(cells, stem_shape, ms_cell, layout.low_level_cell)
+    total = stem.count_macs((height, width, 3))
+    total += sum(cell.count_macs(s0, s1) for cell, s0, s1 in visits)
     return total + model.get_layer("head").count_macs(features)
 
 

@@ -5,6 +5,7 @@ import math
 import numpy as np
 from keras import ops
 
+from tf_nas_seg.networks.cas_layout import walk_cell_shapes
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.search.latency_table import LatencyTable, op_key
 from tf_nas_seg.space.mixed_op import MixedOp
@@ -96,8 +97,6 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
     fixed_macs = supernet.stem.count_macs((height, width, 3))
     edge_params = 0
     stem = supernet.stem.compute_output_shape((1, height, width, 3))[1:]
-    s0 = s1 = stem
-    outputs = []
 
     def add_cell(cell, cell_type, a, b):
         nonlocal fixed_macs, edge_params
@@ -115,18 +114,13 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
             matrices[cell_type][cell.edge_rows[(node, source)]] += np.asarray(costs)
             edge_params += sum(layer.count_params_per_op())
 
-    for cell in supernet.cells:
-        add_cell(cell, "reduce" if cell.reduction else "normal", s0, s1)
-        h, w = s1[0], s1[1]
-        if cell.reduction:
-            h, w = math.ceil(h / 2), math.ceil(w / 2)
-        s0, s1 = s1, (h, w, cell.output_channels)
-        outputs.append(s1)
-    features = s1
-    if supernet.ms_cell is not None:
-        low = outputs[supernet.layout.low_level_cell]
-        add_cell(supernet.ms_cell, "multiscale", low, s1)
-        features = (low[0], low[1], supernet.ms_cell.output_channels)
+    visits, features = walk_cell_shapes(supernet.cells, stem, supernet.ms_cell,
+                                        supernet.layout.low_level_cell)
+    for cell, a, b in visits:
+        if cell is supernet.ms_cell:
+            add_cell(cell, "multiscale", a, b)
+        else:
+            add_cell(cell, "reduce" if cell.reduction else "normal", a, b)
     fixed_macs += supernet.head.count_macs(features)
     all_params = sum(math.prod(v.shape) for v in supernet.weight_variables)
     fixed = {"macs": fixed_macs, "params": all_params - edge_params, "latency": 0.0}[kind]
