@@ -41,11 +41,12 @@ def draw_cell(cell, path, title="", input_names=_INPUT_NAMES):
         `path`.
     """
     n = len(cell.nodes)
-    pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
+    pos = {0: (0.0, 1.2), 1: (0.0, -1.2)}
     for j in range(n):
-        pos[j + 2] = (1.5 + 1.3 * j, 1.6 * ((j % 2) - 0.5) * (1 if j % 4 < 2 else -1))
-    out_pos = (1.5 + 1.3 * n, 0.0)
-    fig, ax = plt.subplots(figsize=(2.2 + 1.5 * n, 3.6))
+        # zigzag so that edges between consecutive nodes do not run along one line
+        pos[j + 2] = (1.8 + 1.6 * j, 0.9 if j % 2 == 0 else -0.9)
+    out_pos = (1.8 + 1.6 * n, 0.0)
+    fig, ax = plt.subplots(figsize=(2.6 + 1.9 * n, 3.6))
     cmap = plt.get_cmap("tab20")
     ops = sorted({e.op for node in cell.nodes for e in node})
     colour = {op: cmap(i % 20) for i, op in enumerate(ops)}
@@ -55,7 +56,9 @@ def draw_cell(cell, path, title="", input_names=_INPUT_NAMES):
             ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
                         arrowprops=dict(arrowstyle="-|>", color=colour[e.op], lw=2,
                                         shrinkA=14, shrinkB=14))
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, e.op, fontsize=7, ha="center",
+            # labels 60% of the way along, nearer the node that sums them
+            ax.text(x0 + 0.6 * (x1 - x0), y0 + 0.6 * (y1 - y0), e.op, fontsize=7,
+                    ha="center",
                     va="center", color="black",
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec=colour[e.op]))
     for state in cell.concat:
