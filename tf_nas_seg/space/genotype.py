@@ -54,7 +54,7 @@ class CellGenotype:
             if key not in data:
                 raise GenotypeError(f"{where}.{key}: missing")
         op_set = data["op_set"]
-        if op_set not in OP_SETS:
+        if not isinstance(op_set, str) or op_set not in OP_SETS:
             raise GenotypeError(f"{where}.op_set: unknown op set {op_set!r}; valid: "
                                 f"{sorted(OP_SETS)}")
         ops = OP_SETS[op_set].ops
