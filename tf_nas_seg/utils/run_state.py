@@ -1,0 +1,131 @@
+"""What every long job (search, training) does with its run directory.
+
+* `check_or_write_config`: a run directory belongs to one configuration; rerunning with
+  other settings is refused (naming the differences) instead of silently mixing runs.
+* `VariableCheckpoint`: checkpoints a list of Keras/TF variables by position, with a
+  step counter and the elapsed wall time, keeps the last few, restores exactly and
+  refuses a checkpoint written by a different model.
+* `StopSignals`: SIGINT/SIGTERM set a flag so the loop finishes its step, checkpoints
+  and returns; the same command then resumes.
+"""
+
+import json
+import os
+import signal
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from tf_nas_seg.space.genotype import write_json_atomic
+
+
+def check_or_write_config(run_dir, current, resumable_changes, error_cls):
+    """Writes `run_dir/config.json`, or checks it against the one already there.
+
+    Args:
+        run_dir: The run directory (created if needed).
+        current: The JSON-able config of this invocation.
+        resumable_changes: Keys that may differ between a run and its resumption.
+        error_cls: Exception class raised on a mismatch.
+
+    Raises:
+        error_cls: The directory holds a run with other settings.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, "config.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        changed = sorted(k for k in set(saved) | set(current)
+                         if k not in resumable_changes and saved.get(k) != current.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+                                for k in changed)
+            raise error_cls(f"{run_dir} holds a run with other settings ({details}); "
+                            "resume it with the same settings, or pass a new --run_dir")
+    write_json_atomic(path, current)
+
+
+class VariableCheckpoint:
+    """Checkpoints `variables` (by position), a step counter and elapsed seconds.
+
+    Keras 3 variables wrap tf.Variables; the checkpoint tracks the wrapped ones under
+    keys given by their position in `variables`, so the list must be built in a
+    deterministic order (model construction order, then optimizer slots).
+
+    Args:
+        variables: Keras or TF variables.
+        directory: Where checkpoints go.
+        max_to_keep: Checkpoints kept.
+        error_cls: Exception class raised when a checkpoint does not fit.
+        extra: Optional {name: tf.Variable} saved alongside (e.g. best score).
+    """
+
+    def __init__(self, variables, directory, max_to_keep=3, error_cls=ValueError,
+                 extra=None):
+        variables = list(variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
+        state = {f"v{i:05d}": getattr(v, "value", v) for i, v in enumerate(variables)}
+        state["global_step"] = self.step
+        state["elapsed_seconds"] = self.elapsed
+        for name, variable in (extra or {}).items():
+            state[name] = variable
+        self._shapes = [tuple(v.shape) for v in variables]
+        self._error_cls = error_cls
+        self.checkpoint = tf.train.Checkpoint(state=state)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                                  max_to_keep=max_to_keep)
+        self._started = time.time()
+        self._elapsed0 = 0.0
+
+    def restore(self):
+        """Restores the latest checkpoint; returns False when there is none."""
+        latest = self.manager.latest_checkpoint
+        if latest is not None:
+            saved = dict(tf.train.list_variables(latest))
+            for i, shape in enumerate(self._shapes):
+                key = f"state/v{i:05d}/.ATTRIBUTES/VARIABLE_VALUE"
+                if key not in saved or tuple(saved[key]) != shape:
+                    raise self._error_cls(
+                        f"checkpoint {latest} does not match this model (variable {i}: "
+                        f"{saved.get(key)} saved vs {list(shape)} now); resume with the "
+                        "same settings or pass a new --run_dir")
+            self.checkpoint.restore(latest).assert_consumed()
+            logging.info("resumed from %s at step %d", latest, int(self.step))
+        self._started, self._elapsed0 = time.time(), float(self.elapsed.numpy())
+        return latest is not None
+
+    def elapsed_seconds(self):
+        """Wall seconds of this run over all its invocations."""
+        return self._elapsed0 + time.time() - self._started
+
+    def save(self, step):
+        """Checkpoints with the step counter set to `step`."""
+        self.step.assign(step)
+        self.elapsed.assign(self.elapsed_seconds())
+        self.manager.save(checkpoint_number=int(step))
+
+
+class StopSignals:
+    """Context manager: SIGINT/SIGTERM set `.received` instead of killing the job."""
+
+    def __init__(self):
+        self.received = None
+        self._old = {}
+
+    def _handle(self, signum, frame):
+        del frame
+        self.received = signum
+        logging.warning("signal %d: finishing this step, checkpointing and stopping", signum)
+
+    def __enter__(self):
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT,
+                                                                  signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        return False
