@@ -67,6 +67,13 @@ class Stem(keras.layers.Layer):
         self.convs = [ConvOp(self.filters, ((3, 3),), strides=s, name=f"conv{i}")
                       for i, s in enumerate(self.strides)]
 
+    def build(self, input_shape):
+        # Children are built here (not lazily on first call) so that a saved model
+        # finds their variables when it loads.
+        for conv in self.convs:
+            conv.build(input_shape)
+            input_shape = conv.compute_output_shape(input_shape)
+
     def call(self, x, training=None):
         for conv in self.convs:
             x = conv(x, training=training)
@@ -106,6 +113,10 @@ class SegmentationHead(keras.layers.Layer):
         self.num_classes = int(num_classes)
         self.classifier = layers.Conv2D(self.num_classes, 1, name="classifier")
         self.upsample = ResizeLike(name="upsample")
+
+    def build(self, features_shape, images_shape):
+        del images_shape
+        self.classifier.build(features_shape)
 
     def call(self, features, images):
         return self.upsample(self.classifier(features), images)
