@@ -123,3 +123,58 @@ def draw_search_progress(history, path, cost_unit=""):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def draw_prediction(image, label, prediction, info, path, title=""):
+    """Draws image | ground truth | prediction side by side, with a class legend.
+
+    Args:
+        image: [H, W, 3] RGB, 0..255.
+        label: [H, W] train ids (ignore label drawn black).
+        prediction: [H, W] predicted train ids.
+        info: The data set's DatasetInfo (class names and palette).
+        path: PNG file to write.
+        title: Figure title (e.g. the image name and its mIoU).
+    """
+    from tf_nas_seg.data.palette import colorize
+
+    height, width = np.asarray(label).shape
+    fig_width = 3 * 3.0 * width / max(height, 1) + 1.4
+    fig, axes = plt.subplots(1, 3, figsize=(fig_width, 3.4))
+    panels = (np.clip(np.asarray(image), 0, 255).astype(np.uint8), colorize(label, info),
+              colorize(prediction, info))
+    for ax, panel, name in zip(axes, panels, ("image", "ground truth", "prediction")):
+        ax.imshow(panel, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    handles = [matplotlib.patches.Patch(color=np.asarray(c) / 255.0, label=n)
+               for n, c in zip(info.class_names, info.palette)]
+    fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(right=1 - 1.3 / fig_width, wspace=0.03)
+    return _save(fig, path)
+
+
+def draw_training_curves(history, path):
+    """Plots training loss and validation mIoU against the iteration.
+
+    Args:
+        history: List of dicts with "step", "train_loss" and optionally "val_miou".
+        path: PNG file to write.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    steps = [h["step"] for h in history]
+    ax.plot(steps, [h["train_loss"] for h in history], color="tab:red", label="train loss")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("train loss", color="tab:red")
+    evals = [h for h in history if h.get("val_miou") is not None]
+    if evals:
+        ax2 = ax.twinx()
+        ax2.plot([h["step"] for h in evals], [h["val_miou"] for h in evals], "o-",
+                 color="tab:blue", label="val mIoU")
+        ax2.set_ylabel("val mIoU", color="tab:blue")
+        ax2.set_ylim(0, 1)
+    ax.set_title("training")
+    fig.tight_layout()
+    return _save(fig, path)
