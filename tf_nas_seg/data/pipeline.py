@@ -23,7 +23,7 @@ from tf_nas_seg.data.errors import DatasetError
 from tf_nas_seg.data.segmentation_augmenter import SegmentationAugmenter
 from tf_nas_seg.data.segmentation_source import SegmentationSource
 
-__all__ = ["AugmentConfig", "batches_per_epoch", "epoch_order", "make_dataset"]
+__all__ = ["AugmentConfig", "batch_stream", "batches_per_epoch", "epoch_order", "make_dataset"]
 
 
 def epoch_order(num_examples: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
@@ -119,3 +119,31 @@ def make_dataset(source: SegmentationSource, *, batch_size: int, seed: int, epoc
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def batch_stream(source: SegmentationSource, *, batch_size: int, seed: int,
+                 start_batch: int = 0, augment: AugmentConfig | None = None):
+    """Training batches from global batch `start_batch` on, over endless epochs.
+
+    Batch `k` of the stream is batch `k % per_epoch` of epoch `k // per_epoch`, so a
+    run resumed at step `k` sees exactly the batches the uninterrupted run would have.
+
+    Args:
+        source: The split to read.
+        batch_size: Examples per batch (incomplete batches are dropped).
+        seed: Run seed.
+        start_batch: Global index of the first batch to yield.
+        augment: Augmentation settings.
+
+    Yields:
+        `(images, labels)` batches as `make_dataset` builds them.
+    """
+    per_epoch = batches_per_epoch(len(source), batch_size)
+    if per_epoch == 0:
+        raise DatasetError(f"{source.info.name} has {len(source)} examples, fewer than one "
+                           f"batch of {batch_size}; lower the batch size")
+    epoch, skip = divmod(start_batch, per_epoch)
+    while True:
+        yield from make_dataset(source, batch_size=batch_size, seed=seed, epoch=epoch,
+                                skip_batches=skip, augment=augment)
+        epoch, skip = epoch + 1, 0

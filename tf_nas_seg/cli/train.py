@@ -1,0 +1,58 @@
+"""`bin/train`: train (or resume training) a searched or hand-designed network.
+
+Examples:
+    bin/train --genotype=runs/demo/genotype.json --run_dir=runs/demo_train \
+        --flagfile=configs/demo_train.cfg
+    bin/train --flagfile=configs/camvid_train.cfg --genotype=runs/camvid/genotype.json \
+        --data_dir=../shared/datasets/camvid --run_dir=runs/camvid_train
+    bin/train --flagfile=configs/camvid_train.cfg --peer=fast_scnn \
+        --data_dir=../shared/datasets/camvid --run_dir=runs/camvid_fast_scnn
+"""
+
+import json
+import sys
+
+from absl import app, logging
+
+from tf_nas_seg.train.train_config import TrainConfig
+from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
+
+define_flags(TrainConfig)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
+                             "(see --helpfull)")
+    logging.set_verbosity(logging.INFO)
+    from tf_nas_seg.data.errors import DatasetError
+    from tf_nas_seg.space.genotype import GenotypeError
+    from tf_nas_seg.train.trainer import TrainError, run_training
+
+    try:
+        config = config_from_flags(TrainConfig)
+        summary = run_training(config)
+    except (TrainError, DatasetError, GenotypeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if summary["status"] != "completed":
+        print(f"training stopped at iteration {summary['iterations_done']} of "
+              f"{summary['iterations']}; rerun the same command to resume",
+              file=sys.stderr)
+        return 3
+    print(json.dumps({
+        "model": summary["model"], "best_model": summary["best_model"],
+        "val_miou": round(summary["final_val"]["miou"], 4),
+        "best_val_miou": round(summary["best_val_miou"], 4),
+        "params": summary["params"], "wall_time_seconds": summary["wall_time_seconds"],
+    }, indent=2))
+    return 0
+
+
+def run():
+    """Entry point of bin/train and of the `tf-nas-seg-train` console script."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,131 @@
+"""Every setting of `bin/train`, as one typed, saved config (fields are absl flags)."""
+
+import dataclasses
+
+from tf_nas_seg.utils.flag_fields import setting, validate_config
+
+DATASETS = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
+PEERS = ("fast_scnn",)
+
+# Fields that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
+                     "threads", "val_max_images")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of `bin/train`; each field is also a command-line flag.
+
+    Defaults are the retraining recipe of CAS and AutoRTNet (SPEC.md sections 3-4):
+    SGD momentum 0.9, lr 0.01 with poly decay (power 0.9), weight decay 5e-4, OHEM
+    cross-entropy, random flip, random scale 0.5-2.0 and random crop.
+    """
+
+    # Network.
+    genotype: str = setting("", "Path of the genotype.json of a search (bin/search writes "
+                            "it to its --run_dir); the network derived from it is trained.")
+    peer: str = setting("", "Train a hand-designed network instead of a searched one: "
+                        "'fast_scnn' (Fast-SCNN style, built from the same op library).",
+                        choices=("",) + PEERS)
+    method: str = setting("", "If set, the method the genotype must come from; a genotype "
+                          "of another method is refused.", choices=("", "cas", "darts",
+                                                                    "autortnet"))
+    width_multiplier: float = setting(1.0, "Scales every channel count of the network "
+                                      "(1.0 = the searched or published widths).",
+                                      lower=0.05, upper=16.0)
+    # Data.
+    dataset: str = setting("synthetic", "Data set: 'synthetic' (bundled procedural street "
+                           "scenes), 'camvid', 'cityscapes' or 'cityscapes_tfds'.",
+                           choices=DATASETS)
+    data_dir: str = setting("", "Root directory of the data set (not used for 'synthetic').")
+    tfds_manual_dir: str = setting("", "For 'cityscapes_tfds': the directory holding the "
+                                   "Cityscapes zips you downloaded.")
+    train_split: str = setting("train", "Split the network is trained on.")
+    val_split: str = setting("val", "Split used to pick the best checkpoint and for the "
+                             "final scores.")
+    synthetic_images: int = setting(256, "Training scenes for 'synthetic'.", lower=1,
+                                    upper=100000)
+    synthetic_val_images: int = setting(32, "Validation scenes for 'synthetic'.", lower=1,
+                                        upper=100000)
+    synthetic_height: int = setting(64, "Height of generated scenes.", lower=32, upper=4096)
+    synthetic_width: int = setting(128, "Width of generated scenes.", lower=32, upper=4096)
+    synthetic_classes: int = setting(6, "Classes of generated scenes (CamVid-11 order).",
+                                     lower=3, upper=11)
+    resize_height: int = setting(0, "Resize training images to this height before "
+                                 "augmentation; 0 keeps the native size.", lower=0,
+                                 upper=8192)
+    resize_width: int = setting(0, "Resize width; 0 keeps the native size.", lower=0,
+                                upper=8192)
+    crop_height: int = setting(0, "Random crop height of training batches; 0: no crop "
+                               "(the (resized) native size).", lower=0, upper=8192)
+    crop_width: int = setting(0, "Random crop width; 0: no crop.", lower=0, upper=8192)
+    flip: bool = setting(True, "Random horizontal flips.")
+    scale_min: float = setting(0.5, "Lower bound of the random rescaling factor.",
+                               lower=0.1, upper=4.0)
+    scale_max: float = setting(2.0, "Upper bound of the random rescaling factor.",
+                               lower=0.1, upper=4.0)
+    eval_height: int = setting(0, "Run validation at this input height (predictions are "
+                               "resized back to the label size); 0: native.", lower=0,
+                               upper=8192)
+    eval_width: int = setting(0, "Validation input width; 0: native.", lower=0, upper=8192)
+    # Optimisation.
+    batch_size: int = setting(16, "Images per batch.", lower=1, upper=4096)
+    iterations: int = setting(20000, "Training iterations.", lower=1, upper=100000000)
+    lr: float = setting(0.01, "Initial learning rate (SGD).", lower=0.0, upper=10.0)
+    lr_power: float = setting(0.9, "Power of the poly learning-rate decay to 0.", lower=0.0,
+                              upper=10.0)
+    momentum: float = setting(0.9, "SGD momentum.", lower=0.0, upper=0.999)
+    weight_decay: float = setting(5e-4, "L2 weight decay (coupled, added to the loss as "
+                                  "wd/2 * |w|^2, as PyTorch's SGD applies it).", lower=0.0,
+                                  upper=1.0)
+    loss: str = setting("ohem", "'ohem': online bootstrapped cross-entropy over the hardest "
+                        "pixels; 'ce': plain cross-entropy.", choices=("ohem", "ce"))
+    ohem_threshold: float = setting(0.7, "OHEM: pixels whose true-class probability is "
+                                    "below this are hard.", lower=1e-6, upper=1.0)
+    ohem_min_kept: float = setting(1 / 16, "OHEM: fraction of labelled pixels always kept "
+                                   "(the hardest), so the loss never vanishes.", lower=0.0,
+                                   upper=1.0)
+    precision: str = setting("float32", "Compute precision: 'float32', 'mixed_float16' "
+                             "(GPUs; dynamic loss scaling) or 'mixed_bfloat16'.",
+                             choices=("float32", "mixed_float16", "mixed_bfloat16"))
+    # Run.
+    eval_every: int = setting(0, "Evaluate on the val split every N iterations and keep "
+                              "the best checkpoint; 0: only at the end.", lower=0,
+                              upper=100000000)
+    val_max_images: int = setting(0, "Evaluate on the first N val images only; 0: all.",
+                                  lower=0, upper=100000000)
+    overlays: int = setting(4, "Prediction overlays (image | truth | prediction) drawn at "
+                            "the end.", lower=0, upper=1000)
+    seed: int = setting(0, "Seed of initialisation, data order and augmentation.", lower=0,
+                        upper=2 ** 31 - 1)
+    deterministic: bool = setting(True, "Use TensorFlow's deterministic kernels, so that a "
+                                  "run and its resumption are bit-identical.")
+    threads: int = setting(0, "TensorFlow intra-op threads; 0: one per core.", lower=0,
+                           upper=1024)
+    run_dir: str = setting("", "Directory of the run: config, checkpoints, TensorBoard "
+                           "logs, best and final models, summary. Rerunning the same "
+                           "command resumes from its last checkpoint.")
+    checkpoint_every: int = setting(500, "Checkpoint every N iterations (and at every "
+                                    "evaluation and at the end).", lower=1,
+                                    upper=100000000)
+    log_every: int = setting(10, "Write TensorBoard step scalars every N iterations.",
+                             lower=1, upper=1000000)
+    stop_after_iterations: int = setting(0, "Stop (with a checkpoint) after N iterations "
+                                         "in this invocation; 0: run to the end.", lower=0,
+                                         upper=100000000)
+
+    def __post_init__(self):
+        validate_config(self)
+        if self.scale_min > self.scale_max:
+            raise ValueError(f"scale_min={self.scale_min} exceeds scale_max="
+                             f"{self.scale_max}")
+        for a, b in (("crop_height", "crop_width"), ("resize_height", "resize_width"),
+                     ("eval_height", "eval_width")):
+            if bool(getattr(self, a)) != bool(getattr(self, b)):
+                raise ValueError(f"set both --{a} and --{b}, or neither")
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,331 @@
+"""Trains a derived (or hand-designed) network into a run directory, resumably."""
+
+import json
+import os
+import platform
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tf_nas_seg.networks.builder import build_network
+from tf_nas_seg.networks.cas_network import count_trainable_params
+from tf_nas_seg.networks.model_macs import count_model_macs
+from tf_nas_seg.space.genotype import Genotype, write_json_atomic
+from tf_nas_seg.train.ohem import SegmentationLoss
+from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
+from tf_nas_seg.utils.run_state import StopSignals, VariableCheckpoint, check_or_write_config
+from tf_nas_seg.viz.figures import draw_training_curves
+
+
+class TrainError(ValueError):
+    """Training cannot start as configured; the message says what to change."""
+
+
+def save_model_atomic(model, path):
+    """Saves a `.keras` model via a temp file and an atomic rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_sources(config):
+    """(train source, val source) of a TrainConfig's data set."""
+    from tf_nas_seg import data
+
+    c = config
+    if c.dataset == "synthetic":
+        make = lambda n, split: data.make_street_scenes(  # noqa: E731
+            num_images=n, height=c.synthetic_height, width=c.synthetic_width,
+            num_classes=c.synthetic_classes, seed=c.seed, split=split)
+        # Each split name draws its own scenes; the same name gives the same scenes.
+        return (make(c.synthetic_images, c.train_split),
+                make(c.synthetic_val_images, c.val_split))
+    if not c.data_dir and c.dataset != "cityscapes_tfds":
+        raise TrainError(f"--dataset={c.dataset} needs --data_dir, the root of the data set")
+    kwargs = {"manual_dir": c.tfds_manual_dir} if c.dataset == "cityscapes_tfds" else {}
+    train = data.get_source(c.dataset, c.data_dir, split=c.train_split, **kwargs)
+    val = data.get_source(c.dataset, c.data_dir, split=c.val_split, **kwargs)
+    return train, val
+
+
+class Trainer:
+    """Owns one training run: data, network, optimizer, checkpoints, logs and outputs.
+
+    The run directory holds config.json, checkpoints/ (exact resume: weights, BN
+    statistics, optimizer slots, step and best score), tensorboard/, best.keras (best
+    validation mIoU so far), model.keras (final weights), history.json, plots/ and
+    train_summary.json.
+
+    Args:
+        config: A TrainConfig.
+    """
+
+    def __init__(self, config: TrainConfig):
+        if not config.run_dir:
+            raise TrainError("--run_dir is required: the directory where training writes "
+                             "its checkpoints, logs and models")
+        if bool(config.genotype) == bool(config.peer):
+            raise TrainError("pass exactly one of --genotype (the genotype.json of a search) "
+                             "and --peer (a hand-designed network, e.g. fast_scnn)")
+        self.config = config
+        self.run_dir = os.path.abspath(config.run_dir)
+
+    # Set-up -----------------------------------------------------------------------
+    def _configure_tensorflow(self):
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        if c.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        if c.threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(c.threads)
+            except RuntimeError:
+                logging.warning("TensorFlow was already initialised; --threads ignored")
+        keras.mixed_precision.set_global_policy(c.precision)
+
+    def _load_data(self):
+        from tf_nas_seg import data
+
+        c = self.config
+        train, val = load_sources(c)
+        self.info = train.info
+        if len(train) < c.batch_size:
+            raise TrainError(f"the {c.train_split} split has {len(train)} images, fewer than "
+                             f"--batch_size={c.batch_size}; lower --batch_size")
+        self.train_src = train.cache_in_memory()
+        self.val_src = val
+        crop = (c.crop_height, c.crop_width) if c.crop_height else None
+        resize = (c.resize_height, c.resize_width) if c.resize_height else None
+        scale = None if c.scale_min == c.scale_max == 1.0 else (c.scale_min, c.scale_max)
+        self.augment = data.AugmentConfig(flip=c.flip, scale_range=scale, crop_size=crop,
+                                          resize=resize)
+        self.input_hw = self.augment.output_size(train.image_size)
+        if self.input_hw is None:
+            raise TrainError("training images differ in size: set --crop_height/--crop_width"
+                             " or --resize_height/--resize_width so batches have one shape")
+
+    def _build_model(self):
+        c = self.config
+        genotype = Genotype.load(c.genotype) if c.genotype else None
+        self.genotype = genotype
+        self.model = build_network(genotype, self.info.num_classes, peer=c.peer or None,
+                                   method=c.method or None, width_multiplier=c.width_multiplier)
+        schedule = keras.optimizers.schedules.PolynomialDecay(
+            c.lr, decay_steps=c.iterations, end_learning_rate=0.0, power=c.lr_power)
+        optimizer = keras.optimizers.SGD(schedule, momentum=c.momentum, name="sgd")
+        if c.precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(self.model.trainable_variables)
+        self.optimizer = optimizer
+        self.loss = SegmentationLoss(c.loss, self.info.ignore_label, c.ohem_threshold,
+                                     c.ohem_min_kept)
+        self.best_miou = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best")
+        self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_step")
+        # Sum and count of the losses since the last evaluation (the history's train
+        # loss), checkpointed so that a resumed run reports what an uninterrupted one does.
+        self.loss_sum = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="loss_sum")
+        self.loss_count = tf.Variable(0, dtype=tf.int64, trainable=False, name="loss_count")
+        self.state = VariableCheckpoint(
+            list(self.model.variables) + list(optimizer.variables),
+            os.path.join(self.run_dir, "checkpoints"), error_cls=TrainError,
+            extra={"best_miou": self.best_miou, "best_step": self.best_step,
+                   "loss_sum": self.loss_sum, "loss_count": self.loss_count})
+
+    def _make_train_step(self):
+        model, optimizer, loss_fn = self.model, self.optimizer, self.loss
+        weights = model.trainable_variables
+        decay = self.config.weight_decay
+        scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+        @tf.function
+        def train_step(images, labels):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                loss = loss_fn(labels, logits)
+                total = loss
+                if decay:
+                    total += 0.5 * decay * tf.add_n(
+                        [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) for w in weights])
+                if scaled:
+                    total = optimizer.scale_loss(total)
+            grads = tape.gradient(total, weights)
+            optimizer.apply(grads, weights)
+            return loss
+
+        return train_step
+
+    # Evaluation -------------------------------------------------------------------
+    def _evaluate(self, overlays=0):
+        from tf_nas_seg.evaluation import Predictor, evaluate_source
+
+        c = self.config
+        size = (c.eval_height, c.eval_width) if c.eval_height else None
+        return evaluate_source(Predictor.from_model(self.model), self.val_src, size=size,
+                               batch_size=1 if self.val_src.image_size is None else 4,
+                               max_images=c.val_max_images, overlays=overlays,
+                               overlay_dir=os.path.join(self.run_dir, "plots"),
+                               progress=False)
+
+    def _record_eval(self, step, loss, writer, overlays=0):
+        scores = self._evaluate(overlays)
+        miou = scores["miou"]
+        logging.info("step %d: val mIoU %.4f (pixel accuracy %.4f)", step, miou,
+                     scores["pixel_accuracy"])
+        with writer.as_default(step=step):
+            tf.summary.scalar("val/miou", miou)
+            tf.summary.scalar("val/pixel_accuracy", scores["pixel_accuracy"])
+            for name, iou in scores["per_class_iou"].items():
+                if iou is not None:
+                    tf.summary.scalar(f"val_iou/{name}", iou)
+        self.history.append({"step": step, "train_loss": loss, "val_miou": miou})
+        if miou > float(self.best_miou.numpy()):
+            self.best_miou.assign(miou)
+            self.best_step.assign(step)
+            save_model_atomic(self.model, os.path.join(self.run_dir, "best.keras"))
+        return scores
+
+    # Main loop --------------------------------------------------------------------
+    def run(self):
+        """Trains (or resumes); returns the summary dict written to train_summary.json.
+
+        If interrupted (SIGINT, SIGTERM or --stop_after_iterations) it checkpoints and
+        returns a summary with status "interrupted"; the same command resumes.
+        """
+        from tf_nas_seg.data import batch_stream
+
+        c = self.config
+        check_or_write_config(self.run_dir, c.to_json(), RESUMABLE_CHANGES, TrainError)
+        self._configure_tensorflow()
+        try:
+            self._load_data()
+            self._build_model()
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        resumed = self.state.restore()
+        history_path = os.path.join(self.run_dir, "history.json")
+        self.history = []
+        if resumed and os.path.exists(history_path):
+            with open(history_path, encoding="utf-8") as f:
+                self.history = json.load(f)
+        start = int(self.state.step.numpy())
+        self.history = [h for h in self.history if h["step"] <= start]
+        logging.info("training %s: %d iterations from %d, batch %d of %s, %d train / %d val "
+                     "images", self.model.name, c.iterations, start, c.batch_size,
+                     self.input_hw, len(self.train_src), len(self.val_src))
+        train_step = self._make_train_step()
+        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+        stream = batch_stream(self.train_src, batch_size=c.batch_size, seed=c.seed,
+                              start_batch=start, augment=self.augment)
+        stop_at = c.iterations
+        if c.stop_after_iterations:
+            stop_at = min(stop_at, start + c.stop_after_iterations)
+        bar = keras.utils.Progbar(c.iterations, stateful_metrics=["loss", "lr"],
+                                  unit_name="it")
+        bar.update(start)
+        step = start
+        with StopSignals() as signals:
+            while step < stop_at and signals.received is None:
+                images, labels = next(stream)
+                loss = float(train_step(images, labels))
+                if not np.isfinite(loss):
+                    raise TrainError(f"the loss became {loss} at iteration {step + 1}; lower "
+                                     "--lr (or use --precision=float32) and start a new "
+                                     "--run_dir")
+                step += 1
+                self.loss_sum.assign_add(loss)
+                self.loss_count.assign_add(1)
+                lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+                bar.update(step, [("loss", loss), ("lr", lr)])
+                if step % c.log_every == 0:
+                    with writer.as_default(step=step):
+                        tf.summary.scalar("train/loss", loss)
+                        tf.summary.scalar("train/learning_rate", lr)
+                evaluate_now = c.eval_every and step % c.eval_every == 0 and step < c.iterations
+                if evaluate_now:
+                    self._record_eval(step, self._mean_loss(), writer)
+                    self._write_history()
+                if evaluate_now or step % c.checkpoint_every == 0:
+                    self.state.save(step)
+        writer.flush()
+        if step < c.iterations:
+            self.state.save(step)
+            self._write_history()
+            summary = {"status": "interrupted", "iterations_done": step,
+                       "iterations": c.iterations,
+                       "resume": "rerun the same command to continue"}
+            write_json_atomic(os.path.join(self.run_dir, "train_summary.json"), summary)
+            return summary
+        return self._finish(step, self._mean_loss(), writer)
+
+    def _mean_loss(self):
+        """Mean training loss since the last evaluation (None if no step ran); resets."""
+        count = int(self.loss_count.numpy())
+        mean = float(self.loss_sum.numpy()) / count if count else None
+        self.loss_sum.assign(0.0)
+        self.loss_count.assign(0)
+        return mean
+
+    def _write_history(self):
+        write_json_atomic(os.path.join(self.run_dir, "history.json"), self.history)
+        if self.history:
+            draw_training_curves(self.history,
+                                 os.path.join(self.run_dir, "plots", "training.png"))
+
+    def _finish(self, step, loss, writer):
+        c = self.config
+        if self.history and self.history[-1]["step"] == step:  # rerun of a finished run
+            previous = self.history.pop()
+            loss = previous["train_loss"] if loss is None else loss
+        final = self._record_eval(step, loss, writer, overlays=c.overlays)
+        self.state.save(step)
+        self._write_history()
+        final_path = save_model_atomic(self.model, os.path.join(self.run_dir, "model.keras"))
+        with writer.as_default(step=step):
+            for path in final["overlays"]:
+                png = tf.io.decode_png(tf.io.read_file(path), channels=3)
+                tf.summary.image(f"predictions/{os.path.basename(path)}", png[None])
+        writer.flush()
+        h, w = self.input_hw
+        summary = {
+            "status": "completed",
+            "network": self.model.name,
+            "genotype": os.path.abspath(c.genotype) if c.genotype else None,
+            "peer": c.peer or None,
+            "iterations": step,
+            "wall_time_seconds": round(self.state.elapsed_seconds(), 2),
+            "model": final_path,
+            "best_model": os.path.join(self.run_dir, "best.keras"),
+            "best_val_miou": float(self.best_miou.numpy()),
+            "best_step": int(self.best_step.numpy()),
+            "final_val": {k: final[k] for k in ("miou", "pixel_accuracy", "per_class_iou",
+                                                "num_images")},
+            "params": count_trainable_params(self.model),
+            "macs": {"train_size": [h, w], "value": count_model_macs(self.model, h, w)},
+            "dataset": {"name": self.info.name, "num_classes": self.info.num_classes,
+                        "class_names": list(self.info.class_names),
+                        "train_split": c.train_split, "train_images": len(self.train_src),
+                        "val_split": c.val_split, "val_images": final["num_images"]},
+            "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                            "python": platform.python_version(),
+                            "machine": platform.machine(), "cpus": os.cpu_count(),
+                            "precision": c.precision},
+        }
+        write_json_atomic(os.path.join(self.run_dir, "train_summary.json"), summary)
+        return summary
+
+
+def run_training(config):
+    """Runs or resumes the training `config` describes; returns its summary dict."""
+    return Trainer(config).run()
