@@ -190,7 +190,9 @@ class BilevelSearchModel(keras.Model):
             cost = self.expected_cost()
         if self.cost_model is None:
             return cost, [ops.zeros_like(v) for v in arch]
-        return cost, [_dense(g) for g in tape.gradient(cost, arch)]
+        # A cost need not reach every logit (AutoRTNet's aggregation cell has none).
+        return cost, [ops.zeros_like(v) if g is None else _dense(g)
+                      for g, v in zip(tape.gradient(cost, arch), arch)]
 
     def _combine(self, ce, d_arch, cost, d_cost):
         """Architecture loss and its gradients from CE and cost and their gradients."""
