@@ -2,6 +2,7 @@
 
 Examples:
     bin/search --flagfile=configs/demo.cfg --run_dir=runs/demo
+    bin/search --flagfile=configs/demo_autortnet.cfg --run_dir=runs/demo_autortnet
     bin/search --flagfile=configs/cityscapes.cfg --data_dir=/data/cityscapes \
         --run_dir=runs/cityscapes_backbone
 """
@@ -41,6 +42,12 @@ def main(argv):
               f"{run_dir}/checkpoints", file=sys.stderr)
         return 3
     derived = summary["derived"]
+    extra = {}
+    if "depths" in summary:
+        extra = {"depths": summary["depths"], "expected_depths": summary["expected_depths"]}
+        if "derived_predicted_cost" in summary:
+            predicted = summary["derived_predicted_cost"]
+            extra["predicted_cost"] = f"{predicted['value']:.6g} {predicted['unit']}"
     print(json.dumps({
         "genotype": os.path.join(run_dir, "genotype.json"),
         "summary": os.path.join(run_dir, "search_summary.json"),
@@ -49,6 +56,7 @@ def main(argv):
         "derived_params": derived["params"],
         "derived_gmacs": round(derived["macs"] / 1e9, 4),
         "at": f"{derived['height']}x{derived['width']}",
+        **extra,
     }, indent=2))
     return 0
 

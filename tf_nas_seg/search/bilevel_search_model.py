@@ -1,4 +1,4 @@
-"""The bilevel search step shared by every supernet (CAS now, AutoRTNet later)."""
+"""The bilevel search step shared by every supernet (CAS, AutoRTNet, DARTS)."""
 
 import keras
 from keras import ops
@@ -14,21 +14,31 @@ class BilevelSearchModel(keras.Model):
     lists, each updated only by its own optimizer:
 
     - architecture step (DARTS order: first) on a batch of the architecture split:
-      minimise L_val + cost_lambda * cost with `arch_optimizer` (Adam); first order
+      minimise L_val + cost_lambda * cost (or FBNet's L_val * cost_lambda *
+      log(cost) ** cost_exponent) with `arch_optimizer` (Adam); first order
       (xi = 0) by default, or second order: the unrolled DARTS gradient with a
       finite-difference Hessian-vector product (`second_order=True`);
     - weight step on a batch of the weights split: minimise L_train with
       `weight_optimizer` (SGD with momentum and a poly schedule), coupled L2 weight
       decay as PyTorch's SGD applies it (the papers' settings), gradient clipping.
 
+    Logits added with a `group` can be frozen as a group (`set_arch_group_trainable`):
+    their update is multiplied by a non-trainable 0/1 variable, so freezing needs no
+    retrace and a checkpoint restores it (AutoRTNet freezes its exit logits during
+    warm-up).
+
     Call `configure_search` before training.
     """
+
+    COST_FORMS = ("additive", "fbnet")
 
     def __init__(self, num_classes, ignore_label=255, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
         self._arch_logits = []
+        self._arch_group_of = {}
+        self._arch_group_scale = {}
         self.search_configured = False
         self.cost_model = None
         self._grad_fn = None
@@ -41,13 +51,36 @@ class BilevelSearchModel(keras.Model):
                                                sparse_y_pred=False, name="arch_miou")
 
     # Architecture variables -------------------------------------------------------
-    def add_arch_logits(self, name, shape, seed):
-        """Creates one logit tensor shared by all cells of a type (DARTS init 1e-3 N(0,1))."""
+    def add_arch_logits(self, name, shape, seed, group=None):
+        """Creates one logit tensor shared by all cells of a type (DARTS init 1e-3 N(0,1)).
+
+        Args:
+            name: Variable name (the key of its probabilities and cost matrix).
+            shape: [rows, choices].
+            seed: Initialisation seed.
+            group: Optional name of a group that `set_arch_group_trainable` can freeze.
+        """
         variable = self.add_weight(
             name=name, shape=shape, trainable=True,
             initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed))
         self._arch_logits.append(variable)
+        if group is not None:
+            if group not in self._arch_group_scale:
+                self._arch_group_scale[group] = self.add_weight(
+                    name=f"{group}_enabled", shape=(), trainable=False,
+                    initializer=keras.initializers.Constant(1.0))
+            self._arch_group_of[id(variable)] = group
         return variable
+
+    def set_arch_group_trainable(self, group, trainable):
+        """Freezes (False) or releases (True) the logits added with `group`."""
+        if group not in self._arch_group_scale:
+            raise ValueError(f"no architecture logits in group {group!r}; groups: "
+                             f"{sorted(self._arch_group_scale)}")
+        self._arch_group_scale[group].assign(1.0 if trainable else 0.0)
+
+    def arch_group_trainable(self, group):
+        return bool(float(keras.ops.convert_to_numpy(self._arch_group_scale[group])) > 0)
 
     @property
     def arch_variables(self):
@@ -78,7 +111,8 @@ class BilevelSearchModel(keras.Model):
     def configure_search(self, weight_optimizer, arch_optimizer, cost_model=None,
                          cost_lambda=0.0,
                          weight_decay=5e-4, arch_weight_decay=1e-3, grad_clip_norm=5.0,
-                         second_order=False, unrolled_lr=None):
+                         second_order=False, unrolled_lr=None, cost_form="additive",
+                         cost_exponent=0.6):
         """Sets the two optimizers and the search hyper-parameters.
 
         Args:
@@ -92,7 +126,16 @@ class BilevelSearchModel(keras.Model):
             second_order: Unrolled DARTS gradient instead of the first-order one.
             unrolled_lr: Learning rate xi of the virtual step; default: the weight
                 optimizer's current learning rate (DARTS).
+            cost_form: "additive" (CE + lambda * cost: CAS eq. 5, AutoRTNet eq. 8) or
+                "fbnet" (CE * lambda * log(cost) ** cost_exponent, FBNet; the cost is
+                clamped at 1.0001 of its unit so the log stays positive).
+            cost_exponent: Exponent of the log cost in the "fbnet" form.
         """
+        if cost_form not in self.COST_FORMS:
+            raise ValueError(f"cost_form must be one of {self.COST_FORMS}, got "
+                             f"{cost_form!r}")
+        self.cost_form = cost_form
+        self.cost_exponent = float(cost_exponent)
         self.weight_optimizer = weight_optimizer
         self.cost_model = cost_model
         self.arch_optimizer = arch_optimizer
@@ -147,13 +190,31 @@ class BilevelSearchModel(keras.Model):
             cost = self.expected_cost()
         if self.cost_model is None:
             return cost, [ops.zeros_like(v) for v in arch]
-        return cost, [_dense(g) for g in tape.gradient(cost, arch)]
+        # A cost need not reach every logit (AutoRTNet's aggregation cell has none).
+        return cost, [ops.zeros_like(v) if g is None else _dense(g)
+                      for g, v in zip(tape.gradient(cost, arch), arch)]
+
+    def _combine(self, ce, d_arch, cost, d_cost):
+        """Architecture loss and its gradients from CE and cost and their gradients."""
+        lam = self.cost_lambda
+        if self.cost_form == "additive" or self.cost_model is None:
+            return ce + lam * cost, [a + lam * c for a, c in zip(d_arch, d_cost)]
+        # FBNet: L = CE * lam * log(c) ** g; dL = dCE * lam * log(c) ** g
+        #                                       + CE * lam * g * log(c) ** (g - 1) / c * dc.
+        clamped = ops.maximum(cost, 1.0001)
+        inside = ops.cast(cost > 1.0001, cost.dtype)
+        log_c = ops.log(clamped)
+        factor = lam * ops.power(log_c, self.cost_exponent)
+        d_factor = (lam * self.cost_exponent * ops.power(log_c, self.cost_exponent - 1.0)
+                    / clamped * inside)
+        grads = [a * factor + ce * d_factor * c for a, c in zip(d_arch, d_cost)]
+        return ce * factor, grads
 
     def _arch_gradients_first_order(self, arch_batch):
         ce, logits, _, d_arch = self._loss_and_grads(*arch_batch)
         cost, d_cost = self._cost_and_grads()
-        grads = [a + self.cost_lambda * c for a, c in zip(d_arch, d_cost)]
-        return grads, ce + self.cost_lambda * cost, ce, cost, logits
+        loss, grads = self._combine(ce, d_arch, cost, d_cost)
+        return grads, loss, ce, cost, logits
 
     def _arch_gradients_second_order(self, weight_batch, arch_batch):
         # DARTS eq. (7)-(8): grad_alpha L_val(w', alpha) - xi * HVP, w' = w - xi * dw.
@@ -174,7 +235,7 @@ class BilevelSearchModel(keras.Model):
                 v.assign(v - step)
         ce, logits, d_w, d_arch = self._loss_and_grads(*arch_batch)
         cost, d_cost = self._cost_and_grads()
-        d_arch = [a + self.cost_lambda * c for a, c in zip(d_arch, d_cost)]
+        loss, d_arch = self._combine(ce, d_arch, cost, d_cost)
         norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in d_w))
         eps = 0.01 / ops.maximum(norm, 1e-12)
         for v, b, g in zip(weights, backup, d_w):
@@ -186,7 +247,7 @@ class BilevelSearchModel(keras.Model):
         for v, b in zip(weights, backup):
             v.assign(b)
         grads = [a - xi * (p - n) / (2.0 * eps) for a, p, n in zip(d_arch, g_pos, g_neg)]
-        return grads, ce + self.cost_lambda * cost, ce, cost, logits
+        return grads, loss, ce, cost, logits
 
     def _velocities(self, weights):
         optimizer = self.weight_optimizer
@@ -203,6 +264,8 @@ class BilevelSearchModel(keras.Model):
             grads, loss, ce, cost, logits = self._arch_gradients_first_order(arch_batch)
         arch = self.arch_variables
         grads = [g + self.arch_weight_decay * v for g, v in zip(grads, arch)]
+        grads = [g * self._arch_group_scale[self._arch_group_of[id(v)]]
+                 if id(v) in self._arch_group_of else g for g, v in zip(grads, arch)]
         self.arch_optimizer.apply(grads, arch)
         return loss, ce, cost, logits
 

@@ -54,7 +54,8 @@ class CostModel:
                 "matrices": {k: v.tolist() for k, v in self.matrices.items()}}
 
 
-def _edge_costs(layer, kind, shape, table, op_set, stride):
+def edge_costs(layer, kind, shape, table, op_set, stride):
+    """Cost of every candidate op of a MixedOp at an input shape (h, w, c), logit order."""
     if kind == "macs":
         return layer.count_macs_per_op(shape)
     if kind == "params":
@@ -110,7 +111,7 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
         for (node, source), layer in cell.edges.items():
             assert isinstance(layer, MixedOp)
             shape = cell.edge_shape(source, (h, w, cell.channels), a, b)
-            costs = _edge_costs(layer, kind, shape, table, cell.op_set, layer.strides)
+            costs = edge_costs(layer, kind, shape, table, cell.op_set, layer.strides)
             matrices[cell_type][cell.edge_rows[(node, source)]] += np.asarray(costs)
             edge_params += sum(layer.count_params_per_op())
 

@@ -18,7 +18,9 @@ class SearchConfig:
     # Method and stage.
     method: str = setting("cas", "Search method. 'cas': Customizable Architecture Search "
                           "(CVPR 2019), softmax relaxation, separate backbone and "
-                          "multi-scale stages.", choices=("cas",))
+                          "multi-scale stages. 'autortnet': AutoRTNet (IJCV 2021), "
+                          "cells, hyper-cell depths and the aggregation cell searched "
+                          "jointly with Gumbel samples.", choices=("cas", "autortnet"))
     stage: str = setting("backbone", "CAS stage: 'backbone' searches the normal and "
                          "reduction cells; 'multiscale' searches the multi-scale cell on "
                          "the fixed backbone given by --backbone_genotype.",
@@ -32,6 +34,19 @@ class SearchConfig:
                               "DARTS) or Gumbel-softmax samples, soft or hard "
                               "(straight-through).",
                               choices=("softmax", "gumbel", "gumbel_hard"))
+    exit_relaxation: str = setting("gumbel_hard", "AutoRTNet: relaxation of the exit "
+                                   "(depth) choice of each hyper-cell. 'gumbel_hard' "
+                                   "samples one exit per step and does not run the cells "
+                                   "after it; 'gumbel' and 'softmax' run every cell.",
+                                   choices=("softmax", "gumbel", "gumbel_hard"))
+    temperature_start: float = setting(3.0, "Gumbel temperature of the first epoch "
+                                       "(AutoRTNet: 3.0).", lower=1e-4, upper=100.0)
+    temperature_end: float = setting(0.03, "Gumbel temperature of the last epoch "
+                                     "(AutoRTNet: 0.03).", lower=1e-4, upper=100.0)
+    temperature_schedule: str = setting("exponential", "Shape of the temperature "
+                                        "annealing from --temperature_start to "
+                                        "--temperature_end over the epochs.",
+                                        choices=("exponential", "linear", "constant"))
     # Data.
     dataset: str = setting("synthetic", "Data set: 'synthetic' (bundled procedural street "
                            "scenes, no download), 'camvid' (SegNet layout), 'cityscapes' "
@@ -64,17 +79,27 @@ class SearchConfig:
     # Supernet.
     layout: str = setting("NNRNNRNN", "Backbone cells, N (normal) or R (reduction), in "
                           "order; CAS does not state the order, this one fits its figure.")
-    channels: int = setting(16, "Node channels of the first cells (doubled at each "
-                            "reduction).", lower=1, upper=1024)
+    channels: int = setting(16, "CAS: node channels of the first cells (doubled at each "
+                            "reduction). AutoRTNet: output channels of the two stem "
+                            "convs (the paper's initial 8), multiplied by "
+                            "--channel_growth at each reduction.", lower=1, upper=1024)
+    channel_growth: int = setting(3, "AutoRTNet: factor of the node channels at each "
+                                  "reduction cell (the paper's factor is garbled; read "
+                                  "as 3).", lower=1, upper=16)
+    hyper_cells: str = setting("5,10,10", "AutoRTNet: initial number of cells of each of "
+                               "the three hyper-cells (a reduction cell, then normal "
+                               "cells), comma-separated.")
+    agg_channels: int = setting(32, "AutoRTNet: width of every node of the aggregation "
+                                "cell.", lower=1, upper=1024)
     stem_channels: int = setting(48, "Output channels of the 3-conv stem.", lower=1,
                                  upper=1024)
     steps: int = setting(3, "Intermediate nodes per backbone cell (CAS: 6 nodes = 2 inputs "
-                         "+ 3 intermediate + 1 output).", lower=1, upper=8)
+                         "+ 3 intermediate + 1 output; AutoRTNet: 2).", lower=1, upper=8)
     low_level_cell: int = setting(1, "Backbone cell feeding the multi-scale cell's "
                                   "low-level input (the second normal cell).", lower=0,
                                   upper=63)
-    ms_channels: int = setting(32, "Node channels of the multi-scale cell.", lower=1,
-                               upper=1024)
+    ms_channels: int = setting(32, "Node channels of the multi-scale cell (AutoRTNet: of "
+                               "its fixed multi-scale module).", lower=1, upper=1024)
     ms_steps: int = setting(6, "Intermediate nodes of the multi-scale cell (CAS: 9 nodes).",
                             lower=1, upper=12)
     # Optimisation.
@@ -84,8 +109,13 @@ class SearchConfig:
                               "architecture step each).", lower=1, upper=10000000)
     lr: float = setting(0.005, "Initial learning rate of the weights (SGD).", lower=0.0,
                         upper=10.0)
+    lr_schedule: str = setting("poly", "Learning-rate schedule of the weights: 'poly' "
+                               "(CAS: decay to 0 with --lr_power) or 'cosine' (AutoRTNet: "
+                               "from --lr to --lr_min).", choices=("poly", "cosine"))
     lr_power: float = setting(0.9, "Power of the poly learning-rate decay to 0.", lower=0.0,
                               upper=10.0)
+    lr_min: float = setting(0.0, "Final learning rate of the cosine schedule (AutoRTNet: "
+                            "0.001).", lower=0.0, upper=10.0)
     momentum: float = setting(0.9, "SGD momentum.", lower=0.0, upper=0.999)
     weight_decay: float = setting(5e-4, "L2 weight decay of the weights (coupled, as in "
                                   "PyTorch SGD).", lower=0.0, upper=1.0)
@@ -102,6 +132,9 @@ class SearchConfig:
     arch_start_iteration: int = setting(0, "Iterations of weight-only warm-up before the "
                                         "architecture steps start.", lower=0,
                                         upper=10000000)
+    beta_warmup_epochs: int = setting(0, "AutoRTNet: epochs during which the exit logits "
+                                      "(beta) stay frozen while weights and op logits "
+                                      "train (paper: 50 of 150).", lower=0, upper=100000)
     second_order: bool = setting(False, "Use the unrolled second-order DARTS gradient "
                                  "(finite-difference Hessian-vector product) instead of "
                                  "the first-order approximation CAS uses.")
@@ -115,6 +148,13 @@ class SearchConfig:
                              "(CAS sec. 4.1).", choices=("per_op", "cas"))
     cost_lambda: float = setting(0.0, "Weight lambda of the cost term (per unit of the "
                                  "cost).", lower=0.0, upper=1e9)
+    cost_form: str = setting("additive", "How the cost enters the architecture loss: "
+                             "'additive' CE + lambda * cost (CAS eq. 5, AutoRTNet eq. 8) "
+                             "or 'fbnet' CE * lambda * log(cost) ** --cost_exponent "
+                             "(FBNet; cost clamped above 1 of its unit).",
+                             choices=("additive", "fbnet"))
+    cost_exponent: float = setting(0.6, "Exponent of log(cost) in --cost_form=fbnet "
+                                   "(FBNet: 0.6).", lower=0.0, upper=10.0)
     latency_table: str = setting("", "Latency lookup table (JSON) measured on the target "
                                  "device; required by --cost=latency.")
     target_height: int = setting(0, "Input height at which MACs and latency are counted; "
@@ -143,6 +183,17 @@ class SearchConfig:
 
     def __post_init__(self):
         validate_config(self)
+        if self.temperature_end > self.temperature_start:
+            raise ValueError(f"--temperature_end={self.temperature_end} is above "
+                             f"--temperature_start={self.temperature_start}; the "
+                             "temperature anneals downwards")
+        if self.method == "autortnet":
+            from tf_nas_seg.networks.autortnet_layout import parse_hyper_cells
+
+            parse_hyper_cells(self.hyper_cells)
+            if self.cost_mode != "per_op":
+                raise ValueError("--cost_mode=cas is CAS's whole-network op cost; AutoRTNet "
+                                 "prices each op where it sits: use --cost_mode=per_op")
 
     def to_json(self):
         return dataclasses.asdict(self)

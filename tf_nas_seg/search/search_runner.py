@@ -12,15 +12,22 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tf_nas_seg.networks.autortnet_layout import AutoRTNetLayout, parse_hyper_cells
+from tf_nas_seg.networks.autortnet_network import (autortnet_network_macs,
+                                                   build_autortnet_network)
 from tf_nas_seg.networks.cas_layout import CASLayout
 from tf_nas_seg.networks.cas_network import (build_cas_network, cas_network_macs,
                                              count_trainable_params)
 from tf_nas_seg.ops.op_set import get_op_set
+from tf_nas_seg.search.autortnet_cost_model import autortnet_cost_model
+from tf_nas_seg.search.autortnet_supernet import EXIT_GROUP, AutoRTNetSupernet
 from tf_nas_seg.search.cas_supernet import CASSupernet
 from tf_nas_seg.search.cost_model import UNITS, cas_cost_model
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
-from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
+from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
+from tf_nas_seg.viz.figures import (draw_arch_weights, draw_cell, draw_depths,
+                                    draw_search_progress)
 
 
 class SearchError(ValueError):
@@ -120,8 +127,19 @@ class SearchRunner:
                                   "--resize_width so batches have one shape")
             self.input_hw = tuple(size)
 
-    def _build_model(self):
+    def _build_supernet(self):
         c = self.config
+        if c.method == "autortnet":
+            self.layout = AutoRTNetLayout(
+                hyper_cells=parse_hyper_cells(c.hyper_cells), channels=c.channels,
+                channel_growth=c.channel_growth, steps=c.steps,
+                agg_channels=c.agg_channels, ms_channels=c.ms_channels)
+            return AutoRTNetSupernet(self.info.num_classes, self.layout,
+                                     relaxation=c.relaxation,
+                                     exit_relaxation=c.exit_relaxation,
+                                     temperature=c.temperature_start, seed=c.seed,
+                                     ignore_label=self.info.ignore_label,
+                                     name="autortnet_supernet")
         layout = CASLayout(layout=c.layout, channels=c.channels,
                            stem_channels=c.stem_channels, steps=c.steps,
                            low_level_cell=c.low_level_cell, ms_channels=c.ms_channels,
@@ -135,19 +153,32 @@ class SearchRunner:
             layout = CASLayout(**{**backbone.macro_dict.get("layout", {}),
                                   "ms_channels": c.ms_channels, "ms_steps": c.ms_steps})
         self.layout = layout
-        model = CASSupernet(self.info.num_classes, layout, stage=c.stage,
-                            backbone_op_set=c.backbone_op_set, backbone_genotype=backbone,
-                            relaxation=c.relaxation, seed=c.seed,
-                            ignore_label=self.info.ignore_label, name="cas_supernet")
+        return CASSupernet(self.info.num_classes, layout, stage=c.stage,
+                           backbone_op_set=c.backbone_op_set, backbone_genotype=backbone,
+                           relaxation=c.relaxation, seed=c.seed,
+                           ignore_label=self.info.ignore_label, name="cas_supernet")
+
+    def _build_model(self):
+        c = self.config
+        model = self._build_supernet()
         h, w = self.input_hw
         model(np.zeros((1, h, w, 3), np.float32), training=False)  # builds every layer
         self.target_hw = (c.target_height or h, c.target_width or w)
         cost_model = None
         if c.cost != "none":
-            cost_model = cas_cost_model(model, c.cost, *self.target_hw, mode=c.cost_mode,
-                                        latency_table=c.latency_table)
-        schedule = keras.optimizers.schedules.PolynomialDecay(
-            c.lr, decay_steps=c.iterations, end_learning_rate=0.0, power=c.lr_power)
+            if c.method == "autortnet":
+                cost_model = autortnet_cost_model(model, c.cost, *self.target_hw,
+                                                  latency_table=c.latency_table)
+            else:
+                cost_model = cas_cost_model(model, c.cost, *self.target_hw,
+                                            mode=c.cost_mode,
+                                            latency_table=c.latency_table)
+        if c.lr_schedule == "cosine":
+            schedule = keras.optimizers.schedules.CosineDecay(
+                c.lr, decay_steps=c.iterations, alpha=c.lr_min / c.lr if c.lr else 0.0)
+        else:
+            schedule = keras.optimizers.schedules.PolynomialDecay(
+                c.lr, decay_steps=c.iterations, end_learning_rate=0.0, power=c.lr_power)
         model.configure_search(
             weight_optimizer=keras.optimizers.SGD(schedule, momentum=c.momentum,
                                                   name="weight_sgd"),
@@ -155,7 +186,10 @@ class SearchRunner:
                                                  beta_2=c.arch_beta2, name="arch_adam"),
             cost_model=cost_model, cost_lambda=c.cost_lambda, weight_decay=c.weight_decay,
             arch_weight_decay=c.arch_weight_decay, grad_clip_norm=c.grad_clip,
-            second_order=c.second_order)
+            second_order=c.second_order, cost_form=c.cost_form,
+            cost_exponent=c.cost_exponent)
+        self.temperature = TemperatureSchedule(c.temperature_start, c.temperature_end,
+                                               c.temperature_schedule)
         self.model = model
         self.cost_unit = UNITS[c.cost][0] if c.cost != "none" else ""
 
@@ -205,6 +239,8 @@ class SearchRunner:
 
     # Outputs ----------------------------------------------------------------------
     def _probabilities(self):
+        if hasattr(self.model, "arch_panels"):
+            return self.model.arch_panels()
         panels = {}
         for cell_type, (logits, op_set, steps) in self.model.cell_logits().items():
             values = keras.ops.convert_to_numpy(logits).astype(np.float64)
@@ -216,6 +252,12 @@ class SearchRunner:
 
     def _derived_cost(self, genotype):
         h, w = self.target_hw
+        if self.config.method == "autortnet":
+            net = build_autortnet_network(genotype, self.info.num_classes,
+                                          input_shape=(h, w, 3))
+            return {"params": count_trainable_params(net),
+                    "macs": autortnet_network_macs(genotype, self.info.num_classes, h, w),
+                    "height": h, "width": w}
         net = build_cas_network(genotype, self.info.num_classes, self.layout,
                                 input_shape=(h, w, 3))
         return {"params": count_trainable_params(net),
@@ -227,15 +269,23 @@ class SearchRunner:
         plots = os.path.join(self.run_dir, "plots")
         panels = self._probabilities()
         images = {}
-        for cell_type in panels:
+        for cell_type in self.model.cell_logits():
             images[cell_type] = draw_cell(genotype.cell(cell_type),
                                           os.path.join(plots, f"cell_{cell_type}.png"),
                                           title=f"{cell_type} cell, epoch {epoch}")
         images["arch_weights"] = draw_arch_weights(
             {k: v for k, v in panels.items()}, os.path.join(plots, "arch_weights.png"))
+        if hasattr(self.model, "depth_record"):
+            metrics = {**metrics, **self.model.depth_record()}
+        if hasattr(self.model, "relax"):
+            metrics["temperature"] = float(self.model.relax.temperature.numpy())
         self.history = [h for h in self.history if h["epoch"] < epoch] + [
             dict(epoch=epoch, step=int(self.global_step), **metrics)]
         write_json_atomic(os.path.join(self.run_dir, "history.json"), self.history)
+        if hasattr(self.model, "depth_record"):
+            images["depths"] = draw_depths(
+                self.history, os.path.join(plots, "depths.png"),
+                self.layout.hyper_cells, self.config.beta_warmup_epochs)
         images["progress"] = draw_search_progress(
             self.history, os.path.join(plots, "search_progress.png"), self.cost_unit)
         with writer.as_default(step=int(self.global_step)):
@@ -311,6 +361,7 @@ class SearchRunner:
                 epoch_end = min((epoch + 1) * per_epoch, c.iterations)
                 for metric in model.metrics:
                     metric.reset_state()
+                self._start_epoch(epoch, total_epochs, fresh=step == epoch * per_epoch)
                 bar = keras.utils.Progbar(epoch_end - epoch * per_epoch,
                                           stateful_metrics=["w_loss", "a_ce", "a_miou",
                                                             "cost"],
@@ -355,6 +406,22 @@ class SearchRunner:
             return summary
         return self._finish(run_start, elapsed0)
 
+    def _start_epoch(self, epoch, total_epochs, fresh):
+        """Per-epoch schedules: Gumbel temperature, beta warm-up, depth record."""
+        c = self.config
+        model = self.model
+        if c.relaxation != "softmax" or getattr(model, "exit_relaxation", "softmax") != (
+                "softmax"):
+            tau = self.temperature(epoch, total_epochs)
+            if hasattr(model, "set_temperature"):
+                model.set_temperature(tau)
+            else:
+                model.relax.temperature.assign(tau)
+        if c.method == "autortnet":
+            model.set_arch_group_trainable(EXIT_GROUP, epoch >= c.beta_warmup_epochs)
+            if fresh:
+                model.reset_depth_record()
+
     def _save(self, run_start, elapsed0):
         self.elapsed.assign(elapsed0 + time.time() - run_start)
         self.manager.save(checkpoint_number=int(self.global_step))
@@ -363,11 +430,13 @@ class SearchRunner:
         genotype = self.model.derive()
         genotype.save(os.path.join(self.run_dir, "genotype.json"))
         last = self.history[-1] if self.history else {}
-        probs = {self._logit_name(t): p for t, (p, _, _) in self._probabilities().items()}
+        probs = {v.name: keras.ops.convert_to_numpy(keras.ops.softmax(v, axis=-1))
+                 for v in self.model.arch_variables}
         cost_model = self.model.cost_model
         summary = {
             "status": "completed",
-            "method": self.config.method, "stage": self.config.stage,
+            "method": self.config.method,
+            "stage": self.config.stage if self.config.method == "cas" else None,
             "iterations": int(self.global_step),
             "epochs": len(self.history),
             "wall_time_seconds": round(elapsed0 + time.time() - run_start, 2),
@@ -379,6 +448,7 @@ class SearchRunner:
                 "expected": cost_model.numpy(probs)},
             "derived": self._derived_cost(genotype),
             "genotype": genotype.to_json(),
+            **self._method_summary(genotype),
             "dataset": {"name": self.info.name, "num_classes": self.info.num_classes,
                         "weights_images": len(self.weights_src),
                         "architecture_images": len(self.arch_src),
@@ -392,8 +462,24 @@ class SearchRunner:
         write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
         return summary
 
-    def _logit_name(self, cell_type):
-        return self.model.cell_logits()[cell_type][0].name
+    def _method_summary(self, genotype):
+        """AutoRTNet: chosen and expected depths, and the cost predicted for the derived
+        network (for --cost=latency: the sum of its ops' table entries)."""
+        if self.config.method != "autortnet":
+            return {}
+        record = self.model.depth_record()
+        count = len(self.layout.hyper_cells)
+        result = {"depths": genotype.macro_dict["depths"],
+                  "expected_depths": [round(record[f"expected_depth_{h + 1}"], 4)
+                                      for h in range(count)],
+                  "initial_cells": list(self.layout.hyper_cells)}
+        if self.model.cost_model is not None:
+            result["derived_predicted_cost"] = {
+                "value": self.model.cost_model.cost_of(genotype),
+                "unit": self.model.cost_model.unit, "kind": self.model.cost_model.kind,
+                "covers": "stem, kept cells, aggregation input projections, multi-scale "
+                          "module, head (not the aggregation cell's searched edges)"}
+        return result
 
 
 def run_search(config):

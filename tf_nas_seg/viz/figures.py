@@ -177,4 +177,39 @@ def draw_training_curves(history, path):
         ax2.set_ylim(0, 1)
     ax.set_title("training")
     fig.tight_layout()
+
+def draw_depths(history, path, initial_cells, warmup_epochs=0):
+    """Depth of each hyper-cell per epoch, as AutoRTNet Fig. 5.
+
+    Per hyper-cell h, a step line of the depth argmax(beta_h) + 1 (blue, "actual cell
+    number"), the expected depth sum_k P(k) (k + 1) (red), and the mean depth of the
+    samples drawn during the epoch (grey dots); the warm-up epochs (beta frozen) are
+    shaded.
+
+    Args:
+        history: Per-epoch dicts with keys epoch, depth_h, expected_depth_h and
+            sampled_depth_h for h = 1..len(initial_cells).
+        path: PNG file to write.
+        initial_cells: Initial cells per hyper-cell (the upper end of each axis).
+        warmup_epochs: Epochs with frozen beta.
+    """
+    epochs = [h["epoch"] for h in history]
+    count = len(initial_cells)
+    fig, axes = plt.subplots(count, 1, figsize=(7, 2.2 * count), sharex=True,
+                             squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        key = i + 1
+        ax.step(epochs, [h[f"depth_{key}"] for h in history], where="post",
+                color="tab:blue", label="depth (argmax beta)")
+        ax.plot(epochs, [h[f"expected_depth_{key}"] for h in history], color="tab:red",
+                label="expected depth")
+        ax.plot(epochs, [h.get(f"sampled_depth_{key}", np.nan) for h in history], ".",
+                color="0.5", label="mean sampled depth")
+        if warmup_epochs:
+            ax.axvspan(-0.5, warmup_epochs - 0.5, color="0.9", label="beta frozen")
+        ax.set_ylim(0.5, initial_cells[i] + 0.5)
+        ax.set_ylabel(f"hyper-cell {key}\ncells")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("epoch")
     return _save(fig, path)

@@ -1,0 +1,94 @@
+"""The macro structure of AutoRTNet, shared by the supernet, derived networks and costs."""
+
+import dataclasses
+
+from tf_nas_seg.ops.macs import out_size
+from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS  # noqa: F401
+from tf_nas_seg.space.genotype import CellGenotype
+
+
+# AutoRTNet applies "the multi-scale module of CAS" after the aggregation cell without
+# searching it. This fixed CAS multi-scale cell (O_ms ops) mixes local detail (3x3,
+# rate-2 convs) with wide context (rate-8 conv, 16x16 residual SPP); input 0 is the
+# aggregation output (stride 8), input 1 the last hyper-cell (stride 32, upsampled).
+DEFAULT_MULTISCALE = CellGenotype.from_json({
+    "op_set": "cas_multiscale",
+    "nodes": [[["conv_3x3", 0], ["dil_conv_3x3_r8", 1]],
+              [["dil_conv_3x3_r2", 0], ["spp_16", 2]],
+              [["conv_3x3", 2], ["skip_connect", 3]]],
+    "concat": [2, 3, 4]}, where="DEFAULT_MULTISCALE")
+
+
+def scale_channels(channels, multiplier):
+    """Channels times a width multiplier, rounded, at least 1."""
+    return max(1, int(round(channels * multiplier)))
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoRTNetLayout:
+    """Sizes of an AutoRTNet supernet (SPEC.md section 4; all settings).
+
+    Attributes:
+        hyper_cells: Initial cells per hyper-cell (a reduction cell, then normal cells);
+            the paper starts from (5, 10, 10).
+        channels: Output channels of the two stride-2 stem convs (the paper's initial
+            channel number, 8).
+        channel_growth: Factor of the node channels at each reduction (paper: read as 3,
+            the factor is garbled in the text).
+        steps: Intermediate nodes per cell (paper: 2).
+        agg_channels: Width of every node of the aggregation cell.
+        ms_channels: Node channels of the multi-scale module.
+    """
+
+    hyper_cells: tuple = (5, 10, 10)
+    channels: int = 8
+    channel_growth: int = 3
+    steps: int = 2
+    agg_channels: int = 32
+    ms_channels: int = 32
+
+    def __post_init__(self):
+        cells = tuple(int(c) for c in self.hyper_cells)
+        object.__setattr__(self, "hyper_cells", cells)
+        if len(cells) != 3 or any(c < 1 for c in cells):
+            raise ValueError(f"hyper_cells must be three cell counts >= 1 (one per "
+                             f"hyper-cell, e.g. 5,10,10), got {self.hyper_cells!r}")
+        for name in ("channels", "channel_growth", "steps", "agg_channels",
+                     "ms_channels"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+    def node_channels(self, hyper_cell, multiplier=1.0):
+        """Node channels of the cells of hyper-cell `hyper_cell` (0-based)."""
+        return scale_channels(self.channels * self.channel_growth ** (hyper_cell + 1),
+                              multiplier)
+
+    def hyper_cell_shapes(self, height, width, multiplier=1.0):
+        """(h, w, c) of each hyper-cell's cell outputs for an input size (strides 8-32)."""
+        h, w = out_size(out_size(height, 2), 2), out_size(out_size(width, 2), 2)
+        shapes = []
+        for i in range(len(self.hyper_cells)):
+            h, w = out_size(h, 2), out_size(w, 2)
+            shapes.append((h, w, self.steps * self.node_channels(i, multiplier)))
+        return shapes
+
+    def to_json(self):
+        data = dataclasses.asdict(self)
+        data["hyper_cells"] = list(self.hyper_cells)
+        return data
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(**{**data, "hyper_cells": tuple(data["hyper_cells"])})
+
+
+def parse_hyper_cells(text):
+    """'5,10,10' -> (5, 10, 10), with an error that says what is expected."""
+    try:
+        cells = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        cells = ()
+    if len(cells) != 3 or any(c < 1 for c in cells):
+        raise ValueError(f"--hyper_cells must be three comma-separated cell counts >= 1 "
+                         f"(e.g. 5,10,10), got {text!r}")
+    return cells
