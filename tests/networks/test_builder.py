@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tests.layer_test_helper import run_layer_test
-from tests.networks.genotypes import covering_genotype
+from tests.networks.genotypes import covering_autortnet_genotype, covering_genotype
 from tf_nas_seg.networks import (CASLayout, build_fast_scnn, build_network, cas_network_macs,
                                  count_trainable_params)
 from tf_nas_seg.networks.model_macs import count_model_macs
@@ -35,14 +35,19 @@ def _one_step(model, rng, size=(32, 32), classes=4):
     return changed, len(before)
 
 
-@pytest.mark.parametrize("backbone_op_set", ["cas_backbone", "darts"])
+@pytest.mark.parametrize("backbone_op_set", ["cas_backbone", "darts", "autortnet"])
 def test_derived_network_from_every_op_set_trains_one_step(backbone_op_set, tmp_path):
     # Normal and reduction cells cycle through every op of the backbone set, the
-    # multi-scale cell through every op of O_ms.
-    genotype = covering_genotype(backbone_op_set)
+    # multi-scale cell through every op of O_ms; the AutoRTNet genotype covers the
+    # intra-cell set and the aggregation set.
+    genotype = (covering_autortnet_genotype() if backbone_op_set == "autortnet"
+                else covering_genotype(backbone_op_set))
     keras.utils.set_random_seed(0)
     model = build_network(genotype, 4)
-    changed, total = _one_step(model, np.random.default_rng(0))
+    # AutoRTNet reaches stride 32: at 32x32 its last maps would be 1x1, where batch norm
+    # over a batch of 2 outputs +-1 and passes no gradient.
+    size = (64, 64) if backbone_op_set == "autortnet" else (32, 32)
+    changed, total = _one_step(model, np.random.default_rng(0), size=size)
     # A unit whose ReLU is dead on this batch legitimately gets no gradient.
     assert total > 20 and changed >= 0.9 * total
     # The trained network saves and loads back as the same function.
