@@ -100,3 +100,13 @@ def test_bad_settings_are_refused_with_the_fix(tmp_path):
     run_training(TrainConfig(run_dir=str(tmp_path / "z"), **{**TINY, "iterations": 1}))
     with pytest.raises(TrainError, match="other settings .*lr"):
         run_training(TrainConfig(run_dir=str(tmp_path / "z"), **{**TINY, "lr": 0.5}))
+
+
+def test_mixed_precision_trains_with_loss_scaling(tmp_path):
+    summary = run_training(TrainConfig(run_dir=str(tmp_path / "mp"), precision="mixed_float16",
+                                       **{**TINY, "iterations": 2, "eval_every": 0}))
+    assert summary["status"] == "completed" and summary["environment"]["precision"] == (
+        "mixed_float16")
+    model = keras.saving.load_model(summary["model"], compile=False)
+    assert model.get_layer("downsample_conv").compute_dtype == "float16"
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # restored for others

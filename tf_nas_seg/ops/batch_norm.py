@@ -52,17 +52,21 @@ class BatchNorm(keras.layers.Layer):
 
             scale, offset = self._scale_offset(channels, "float32")
             # The fused kernel computes in float32 for float16/bfloat16 inputs too.
+            # Under a mixed-precision policy Keras autocasts variables read in `call`
+            # to the compute dtype; the fused kernel wants its statistics in float32.
+            moving_mean = tf.cast(self.moving_mean.value, tf.float32)
+            moving_variance = tf.cast(self.moving_variance.value, tf.float32)
             if training:
                 y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                    x, scale, offset, mean=self.moving_mean.value,
-                    variance=self.moving_variance.value, epsilon=self.epsilon,
+                    x, scale, offset, mean=moving_mean,
+                    variance=moving_variance, epsilon=self.epsilon,
                     is_training=True, exponential_avg_factor=1.0 - self.momentum)
                 self.moving_mean.assign(mean)
                 self.moving_variance.assign(variance)
                 return y
             y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                x, scale, offset, mean=self.moving_mean.value,
-                variance=self.moving_variance.value, epsilon=self.epsilon,
+                x, scale, offset, mean=moving_mean, variance=moving_variance,
+                epsilon=self.epsilon,
                 is_training=False)
             return y
         scale, offset = self._scale_offset(channels, x.dtype)
