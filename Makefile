@@ -1,4 +1,4 @@
-# Quick start: `make demo` (search on the bundled data) and `make test`.
+# Quick start: `make demo` (search, train, evaluate on the bundled data) and `make test`.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,6 +15,10 @@ install: $(BIN)/python
 
 demo: install
 	$(BIN)/python bin/search --flagfile=configs/demo.cfg --run_dir=$(RUN_DIR)
+	$(BIN)/python bin/train --flagfile=configs/demo_train.cfg \
+	    --genotype=$(RUN_DIR)/genotype.json --run_dir=$(RUN_DIR)/train
+	$(BIN)/python bin/evaluate --model=$(RUN_DIR)/train/model.keras --dataset=synthetic \
+	    --synthetic_classes=6 --out=$(RUN_DIR)/eval/eval.json
 
 test: install
 	$(BIN)/python -m pytest -q
