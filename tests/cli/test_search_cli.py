@@ -23,13 +23,13 @@ def test_help_lists_every_setting_in_full_sentences():
     assert "Weight lambda of the cost term" in out
 
 
-def test_bad_input_is_a_clear_error():
+def test_bad_input_is_a_clear_error(tmp_path):
     result = _search("--run_dir=")
     assert result.returncode == 2 and "--run_dir is required" in result.stderr
     result = _search("--channels=-3", "--run_dir=/tmp/x")
     assert result.returncode != 0 and "channels" in result.stderr
     result = _search("--dataset=camvid", "--data_dir=/nonexistent/camvid",
-                     "--run_dir=/tmp/tf_nas_seg_cli_missing")
+                     f"--run_dir={tmp_path / 'missing'}")
     assert result.returncode == 2 and "/nonexistent/camvid" in result.stderr
 
 

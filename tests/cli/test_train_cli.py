@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 TINY = ["--peer=fast_scnn", "--width_multiplier=0.25", "--synthetic_images=4",
@@ -27,6 +29,7 @@ def test_help_and_bad_input():
     assert result.returncode == 2 and "exactly one of --genotype" in result.stderr
 
 
+@pytest.mark.slow  # two process start-ups; tests/train covers stop and resume in-process
 def test_tiny_training_stops_and_resumes_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
     stopped = _train(*TINY, f"--run_dir={run_dir}", "--stop_after_iterations=2")

@@ -177,6 +177,8 @@ def draw_training_curves(history, path):
         ax2.set_ylim(0, 1)
     ax.set_title("training")
     fig.tight_layout()
+    return _save(fig, path)
+
 
 def draw_depths(history, path, initial_cells, warmup_epochs=0):
     """Depth of each hyper-cell per epoch, as AutoRTNet Fig. 5.
