@@ -40,3 +40,16 @@ def tiny_table(tmp_path_factory):
     table = open_table(str(path), tiny_settings(tiny_space()))
     table, _ = build_table(table, fast_timer(), batch=1, progress=lambda _: None)
     return table
+
+
+def synthetic_table(table, path=None):
+    """`table`'s keys and settings with deterministic, distinct values.
+
+    Tests that reason about values use it: a tiny table measured on a busy machine can
+    come out all zeros (every layer faster than the measured call overhead).
+    """
+    from tf_nas_seg.search.latency_table import LatencyTable
+
+    entries = {k: 0.5 + 0.25 * (sum(map(ord, k)) % 17) for k in table.entries}
+    return LatencyTable(entries, {**table.meta, "call_overhead_ms": 0.1},
+                        path or table.path)

@@ -14,7 +14,7 @@ from tf_nas_seg.search.cost_model import cas_cost_model, expected_hypercell_late
 from tf_nas_seg.search.latency_table import LatencyTable, network_key
 from tf_nas_seg.space.genotype import CellGenotype, Edge, Genotype
 
-from tests.profiling.conftest import TINY_LAYOUT, tiny_space
+from tests.profiling.conftest import TINY_LAYOUT, synthetic_table, tiny_space
 
 OPS = get_op_set("cas_backbone").ops
 MS_OPS = get_op_set("cas_multiscale").ops
@@ -77,6 +77,7 @@ def test_expected_latency_equals_brute_force_expectation(tiny_table, backbone_su
 
 
 def test_multiscale_stage_reads_fixed_backbone_and_projections(tiny_table):
+    tiny_table = synthetic_table(tiny_table)
     cell = CellGenotype("cas_backbone", ((Edge("conv_3x3", 0), Edge("skip_connect", 1)),
                                          (Edge("max_pool_3x3", 0), Edge("conv_3x3", 2))),
                         (2, 3))
