@@ -98,12 +98,27 @@ def test_latency_needs_a_table_and_names_a_missing_key(supernet, tmp_path):
     with pytest.raises(LatencyTableError, match="does not exist"):
         cas_cost_model(supernet, "latency", 32, 32, latency_table=str(tmp_path / "no.json"))
     path = tmp_path / "table.json"
-    path.write_text(json.dumps({"schema_version": 1, "device": "cpu:test",
+    path.write_text(json.dumps({"schema_version": 2, "device": "cpu:test",
                                 "entries": {op_key("cas_backbone", "conv_3x3", 4, 4, 8, 8,
                                                    1): 0.5}}))
-    with pytest.raises(LatencyTableError, match=r"no entry 'cas_backbone/skip_connect"
-                                                r"\|4\|4\|8x8\|s1'.*bin/latency_table"):
+    with pytest.raises(LatencyTableError, match=r"no entry 'fixed/standardize\|3\|3\|"
+                                                r"32x32\|s1\|d1'.*bin/latency_table"):
         cas_cost_model(supernet, "latency", 32, 32, latency_table=str(path))
+    entries = {}
+
+    class Partial(dict):
+        """Answers every key but the edge ops of one op."""
+
+        def __missing__(self, key):
+            if key.startswith("cas_backbone/skip_connect|"):
+                raise KeyError(key)
+            return 0.5
+
+    table = LatencyTable(entries, {"device": "cpu:test"}, str(path))
+    table.entries = Partial()
+    with pytest.raises(LatencyTableError, match=r"no entry 'cas_backbone/skip_connect"
+                                                r"\|4\|4\|8x8\|s1\|d1'.*bin/latency_table"):
+        cas_cost_model(supernet, "latency", 32, 32, latency_table=table)
 
 
 def test_latency_table_lookups_fill_the_matrices(supernet):

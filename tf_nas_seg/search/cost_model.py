@@ -7,7 +7,7 @@ from keras import ops
 
 from tf_nas_seg.networks.cas_layout import walk_cell_shapes
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
-from tf_nas_seg.search.latency_table import LatencyTable, op_key
+from tf_nas_seg.search.latency_table import LatencyTable, network_key, op_key
 from tf_nas_seg.space.mixed_op import MixedOp
 
 COST_KINDS = ("params", "macs", "latency")
@@ -54,12 +54,20 @@ class CostModel:
                 "matrices": {k: v.tolist() for k, v in self.matrices.items()}}
 
 
-def edge_costs(layer, kind, shape, table, op_set, stride):
-    """Cost of every candidate op of a MixedOp at an input shape (h, w, c), logit order."""
+def _edge_costs(layer, kind, shape):
     if kind == "macs":
         return layer.count_macs_per_op(shape)
-    if kind == "params":
-        return layer.count_params_per_op()
+    return layer.count_params_per_op()
+
+
+def edge_costs(layer, kind, shape, table, op_set, stride):
+    """Cost of every candidate op of a MixedOp at an input shape (h, w, c), logit order.
+
+    Used by the AutoRTNet cost model; its latency keys carry no dilation, and no
+    AutoRTNet space profile builds them yet (bin/latency_table covers the CAS spaces).
+    """
+    if kind in ("macs", "params"):
+        return _edge_costs(layer, kind, shape)
     costs = []
     for name in get_op_set(op_set).ops:
         if name in NONE_OPS:
@@ -68,6 +76,40 @@ def edge_costs(layer, kind, shape, table, op_set, stride):
             costs.append(table.lookup(op_key(op_set, name, shape[2], shape[2], shape[0],
                                               shape[1], stride)))
     return costs
+
+
+def _latency_matrices(supernet, table, height, width, matrices):
+    """Fills `matrices` with per-edge op latencies and returns the fixed latency (ms).
+
+    SPEC section 2: the expected latency of a cell is sum_edges sum_o p_o LAT(o)
+    (AutoRTNet eq. 4, CAS eq. 5 with c_o = LAT(o)); the network's is the sum over its
+    cells plus its fixed layers (stem, preprocessing, node sums, concatenations, resizes,
+    classifier) and the cost of running one compiled network, mapped through the table's
+    calibration (offset + scale * sum, see `LatencyTable.calibration`). Every key comes
+    from the same walker the table builder measures (`tf_nas_seg.profiling.cas_profile`).
+    """
+    from tf_nas_seg.profiling.cas_profile import cas_layer_entries
+
+    entries = cas_layer_entries(supernet.layout.stem_channels, supernet.cells,
+                                supernet.ms_cell, supernet.layout.low_level_cell,
+                                supernet.num_classes, height, width)
+    fixed = table.network_overhead_ms
+    scale, offset = table.calibration
+    for entry in entries:
+        ms = table.lookup(entry.key)
+        if entry.edge is None:
+            fixed += ms
+            continue
+        matrix = matrices[entry.edge.cell_type]
+        if entry.edge.op_index is not None:
+            matrix[entry.edge.row, entry.edge.op_index] += ms
+        else:
+            _, op_set, _ = supernet.cell_logits()[entry.edge.cell_type]
+            paid = [name not in NONE_OPS for name in get_op_set(op_set).ops]
+            matrix[entry.edge.row, paid] += ms
+    for matrix in matrices.values():
+        matrix *= scale
+    return offset + scale * fixed
 
 
 def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=None):
@@ -95,6 +137,19 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
     unit, scale = UNITS[kind]
     logits = {t: v for t, (v, _, _) in supernet.cell_logits().items()}
     matrices = {t: np.zeros(tuple(v.shape)) for t, v in logits.items()}
+    if kind == "latency":
+        fixed = _latency_matrices(supernet, table, height, width, matrices)
+    else:
+        fixed = _counted_matrices(supernet, kind, height, width, matrices)
+    if mode == "cas":
+        matrices = _cas_differences(matrices, logits, supernet, table, height, width)
+    matrices = {t: m * scale for t, m in matrices.items()}
+    return CostModel(kind, mode, {logits[t].name: m for t, m in matrices.items()},
+                     fixed * scale, unit)
+
+
+def _counted_matrices(supernet, kind, height, width, matrices):
+    """Fills `matrices` with exact per-edge params or MACs; returns the fixed count."""
     fixed_macs = supernet.stem.count_macs((height, width, 3))
     edge_params = 0
     stem = supernet.stem.compute_output_shape((1, height, width, 3))[1:]
@@ -111,7 +166,7 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
         for (node, source), layer in cell.edges.items():
             assert isinstance(layer, MixedOp)
             shape = cell.edge_shape(source, (h, w, cell.channels), a, b)
-            costs = edge_costs(layer, kind, shape, table, cell.op_set, layer.strides)
+            costs = _edge_costs(layer, kind, shape)
             matrices[cell_type][cell.edge_rows[(node, source)]] += np.asarray(costs)
             edge_params += sum(layer.count_params_per_op())
 
@@ -124,17 +179,16 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
             add_cell(cell, "reduce" if cell.reduction else "normal", a, b)
     fixed_macs += supernet.head.count_macs(features)
     all_params = sum(math.prod(v.shape) for v in supernet.weight_variables)
-    fixed = {"macs": fixed_macs, "params": all_params - edge_params, "latency": 0.0}[kind]
-
-    if mode == "cas":
-        matrices = _cas_differences(matrices, logits, supernet, table, height, width)
-    matrices = {t: m * scale for t, m in matrices.items()}
-    return CostModel(kind, mode, {logits[t].name: m for t, m in matrices.items()},
-                     fixed * scale, unit)
+    return {"macs": fixed_macs, "params": all_params - edge_params}[kind]
 
 
 def _cas_differences(matrices, logits, supernet, table, height, width):
-    """c_o = c'_o - c'_id for every op of each op set, broadcast to every edge."""
+    """c_o = c'_o - c'_id for every op of each op set, broadcast to every edge.
+
+    Latency: c'_o is a measured whole network (`bin/latency_table --mode=network`).
+    """
+    from tf_nas_seg.profiling.cas_profile import layout_signature
+
     by_set = {}
     for cell_type, (_, op_set, _) in supernet.cell_logits().items():
         by_set.setdefault(op_set, []).append(cell_type)
@@ -143,8 +197,9 @@ def _cas_differences(matrices, logits, supernet, table, height, width):
         names = get_op_set(op_set).ops
         identity = names.index("skip_connect")
         if table is not None:
-            whole = np.array([table.lookup(f"network/{op_set}/{name}|{height}x{width}")
-                              for name in names])
+            signature = layout_signature(supernet.layout, supernet.num_classes)
+            whole = np.array([table.lookup(network_key(op_set, name, signature, height,
+                                                       width)) for name in names])
             diff = whole - whole[identity]
         else:
             # Params and MACs add up over layers, so the whole-network difference is the
@@ -155,3 +210,22 @@ def _cas_differences(matrices, logits, supernet, table, height, width):
         for t in types:
             result[t] = np.tile(diff, (matrices[t].shape[0], 1))
     return result
+
+
+def expected_hypercell_latency(cell_latencies, depth_probabilities):
+    """AutoRTNet's expected latency of a hyper-cell (SPEC section 2, eq. 4 and 7).
+
+    Choosing output edge k keeps cells 1..k and prunes the rest, so cell k runs with
+    probability P(kept_k) = sum_{j >= k} p_j, and the expectation of eq. 7's sum of the
+    kept cells' latencies is sum_k P(kept_k) * LAT(cell_k), where LAT(cell_k) is eq. 4's
+    expected cell latency.
+
+    Args:
+        cell_latencies: [K] expected latency of each cell (tensor or array).
+        depth_probabilities: [K] probabilities of the output edges (sum to 1).
+
+    Returns:
+        A scalar of the same kind as the inputs.
+    """
+    kept = ops.flip(ops.cumsum(ops.flip(depth_probabilities, axis=0), axis=0), axis=0)
+    return ops.sum(kept * cell_latencies)

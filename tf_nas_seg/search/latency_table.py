@@ -1,40 +1,122 @@
-"""Reading per-op latency lookup tables (the search never measures: it only reads)."""
+"""Latency lookup tables: keys, the versioned JSON file, and its one strict reader.
 
+The search never measures: it only reads. `bin/latency_table --mode=build` writes a table
+(see `tf_nas_seg.profiling`), the search reads it through `LatencyTable.load`, and a key
+the search needs but the table lacks is an error naming the key and the command.
+
+Keys (one format for every kind of entry, so a miss always reads the same way):
+
+    "<namespace>/<name>|<C_in>|<C_out>|<H>x<W>|s<stride>|d<dilation>"
+
+- candidate ops: namespace = op set, name = op, H x W = the op's input size (`op_key`);
+- fixed layers (stem convs, 1x1 preprocessing, factorized reduce, node sums,
+  concatenations, resizes, classifier): namespace "fixed" (`fixed_key`); a name may
+  carry what else fixes the layer's cost (`concat3`, `resize_to_360x480`);
+- CAS whole networks for c_o = c'_o - c'_id (`network_key`): "network/<op set>/<op>|
+  <layout signature>|<H>x<W>".
+
+Entries are milliseconds of one call of the layer compiled alone, minus the fixed cost
+of calling a compiled function (`call_overhead_ms` in the file, added once per network by
+`LatencyTable.network_overhead_ms`), so that sums of entries are network latencies.
+"""
+
+import datetime
 import json
 import os
 
-TABLE_SCHEMA_VERSION = 1
+from tf_nas_seg.space.genotype import write_json_atomic
+
+TABLE_SCHEMA_VERSION = 2
 BUILD_HINT = ("measure a table for this search configuration on the target device with "
               "bin/latency_table --mode=build (same op sets, widths, target resolution "
               "and batch)")
+NETWORK_HINT = ("measure the CAS whole-network costs with bin/latency_table "
+                "--mode=network (same settings and --table)")
+# Measurement settings a table records; a build resumes only with identical ones.
+SETTINGS_FIELDS = ("device", "device_type", "tensorflow", "dtype", "batch",
+                   "intra_op_threads", "inter_op_threads", "space")
 
 
 class LatencyTableError(ValueError):
     """A latency table is missing, malformed, or lacks an entry the search needs."""
 
 
-def op_key(op_set, op, c_in, c_out, height, width, stride):
-    """The table key of one op at one input shape ("op_set/op|Cin|Cout|HxW|s")."""
-    return f"{op_set}/{op}|{c_in}|{c_out}|{height}x{width}|s{stride}"
+_DILATIONS = {}
+
+
+def op_dilation(op_set, op):
+    """Dilation rate of candidate `op` of `op_set` (1 for ops without one)."""
+    if (op_set, op) not in _DILATIONS:
+        from tf_nas_seg.ops.op_set import get_op_set
+
+        layer = get_op_set(op_set).build(op, 8, 1, affine=True)
+        _DILATIONS[(op_set, op)] = int(getattr(layer, "dilation_rate", 1))
+    return _DILATIONS[(op_set, op)]
+
+
+def _key(namespace, name, c_in, c_out, height, width, stride, dilation):
+    return (f"{namespace}/{name}|{int(c_in)}|{int(c_out)}|{int(height)}x{int(width)}"
+            f"|s{int(stride)}|d{int(dilation)}")
+
+
+def op_key(op_set, op, c_in, c_out, height, width, stride, dilation=None):
+    """Key of candidate `op` of `op_set` on a height x width x c_in input.
+
+    Args:
+        op_set: Op set name.
+        op: Op name.
+        c_in: Input channels.
+        c_out: Output channels.
+        height: Input height.
+        width: Input width.
+        stride: 1 or 2.
+        dilation: Dilation rate; default the op's own (`op_dilation`).
+
+    Returns:
+        "op_set/op|Cin|Cout|HxW|sS|dD".
+    """
+    if dilation is None:
+        dilation = op_dilation(op_set, op)
+    return _key(op_set, op, c_in, c_out, height, width, stride, dilation)
+
+
+def fixed_key(name, c_in, c_out, height, width, stride=1, dilation=1):
+    """Key of a fixed (not searched) layer on a height x width x c_in input."""
+    return _key("fixed", name, c_in, c_out, height, width, stride, dilation)
+
+
+def network_key(op_set, op, signature, height, width):
+    """Key of a CAS whole network with `op` of `op_set` on every searched edge."""
+    return f"network/{op_set}/{op}|{signature}|{int(height)}x{int(width)}"
 
 
 class LatencyTable:
-    """Per-op latencies (milliseconds) measured on one device, read from JSON.
+    """Per-layer latencies (milliseconds) measured on one device.
 
     The file records how it was measured (device, TensorFlow version, dtype, batch,
-    threads, date) and one entry per key of `op_key`. A lookup miss is an error that names
-    the key and the command that measures it; there is no fallback value.
+    threads, date, the search space) and one entry per key. A lookup miss is an error
+    that names the key and the command that measures it; there is no fallback value.
 
     Args:
         entries: {key: milliseconds}.
-        meta: The measurement record.
-        path: Where the table was read from (for messages).
+        meta: The measurement record (every top-level field of the file but entries).
+        path: Where the table was read from or is written to (for messages).
     """
 
     def __init__(self, entries, meta, path="<memory>"):
         self.entries = dict(entries)
         self.meta = dict(meta)
         self.path = path
+
+    @classmethod
+    def create(cls, settings, path):
+        """An empty table with measurement `settings` (see SETTINGS_FIELDS)."""
+        missing = [k for k in SETTINGS_FIELDS if k not in settings]
+        if missing:
+            raise ValueError(f"table settings lack {missing}")
+        meta = {"schema_version": TABLE_SCHEMA_VERSION, **settings,
+                "created": _now(), "call_overhead_ms": 0.0, "build_seconds": 0.0}
+        return cls({}, meta, path)
 
     @classmethod
     def load(cls, path):
@@ -50,24 +132,78 @@ class LatencyTable:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
         except json.JSONDecodeError as e:
-            raise LatencyTableError(f"latency table {path} is not valid JSON ({e})") from e
+            raise LatencyTableError(f"latency table {path} is not valid JSON ({e}); "
+                                    f"rebuild it ({BUILD_HINT})") from e
         if not isinstance(data, dict) or data.get("schema_version") != TABLE_SCHEMA_VERSION:
+            version = data.get("schema_version") if isinstance(data, dict) else None
             raise LatencyTableError(
-                f"latency table {path}: schema_version must be {TABLE_SCHEMA_VERSION}; "
-                f"rebuild it ({BUILD_HINT})")
+                f"latency table {path}: schema_version must be {TABLE_SCHEMA_VERSION}, "
+                f"got {version!r}; rebuild it ({BUILD_HINT})")
         entries = data.get("entries")
         if not isinstance(entries, dict) or not all(
-                isinstance(v, (int, float)) and v >= 0 for v in entries.values()):
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                for v in entries.values()):
             raise LatencyTableError(f"latency table {path}: 'entries' must map keys to "
-                                    "non-negative milliseconds")
+                                    f"non-negative milliseconds; rebuild it ({BUILD_HINT})")
+        overhead = data.get("call_overhead_ms", 0.0)
+        if not isinstance(overhead, (int, float)) or overhead < 0:
+            raise LatencyTableError(f"latency table {path}: 'call_overhead_ms' must be a "
+                                    "non-negative number")
+        fit = data.get("calibration")
+        if fit is not None and not (isinstance(fit, dict) and all(
+                isinstance(fit.get(k), (int, float)) for k in ("scale", "offset_ms"))
+                                    and fit["scale"] > 0):
+            raise LatencyTableError(f"latency table {path}: 'calibration' must hold a "
+                                    "positive 'scale' and an 'offset_ms'; recalibrate with "
+                                    "bin/latency_table --mode=calibrate")
         meta = {k: v for k, v in data.items() if k != "entries"}
         return cls(entries, meta, path)
+
+    def save(self, path=None):
+        """Writes the table atomically (temp file + rename)."""
+        path = path or self.path
+        self.meta["updated"] = _now()
+        write_json_atomic(path, {**self.meta, "entries": dict(sorted(self.entries.items()))})
+        return path
+
+    def settings(self):
+        """The measurement settings (SETTINGS_FIELDS) this table was built with."""
+        return {k: self.meta.get(k) for k in SETTINGS_FIELDS}
 
     def lookup(self, key):
         """Milliseconds of `key`; LatencyTableError naming the key when it is missing."""
         try:
             return float(self.entries[key])
         except KeyError:
+            hint = NETWORK_HINT if key.startswith("network/") else BUILD_HINT
             raise LatencyTableError(
                 f"latency table {self.path} has no entry {key!r} (device "
-                f"{self.meta.get('device', '?')}): {BUILD_HINT}") from None
+                f"{self.meta.get('device', '?')}): {hint}") from None
+
+    @property
+    def network_overhead_ms(self):
+        """Cost of running one compiled network, counted once per network."""
+        return float(self.meta.get("call_overhead_ms", 0.0))
+
+    @property
+    def calibration(self):
+        """(scale, offset_ms): measured ~ offset + scale * (sum of entries + overhead).
+
+        Fitted by `bin/latency_table --mode=calibrate` on whole networks of the space
+        (what layers timed alone miss: memory traffic between layers, a network's fixed
+        costs); (1, 0) for an uncalibrated table.
+        """
+        fit = self.meta.get("calibration") or {}
+        return float(fit.get("scale", 1.0)), float(fit.get("offset_ms", 0.0))
+
+    def predict(self, keys, calibrated=True):
+        """Predicted latency (ms) of a network made of the layers `keys`, run as one."""
+        total = self.network_overhead_ms + sum(self.lookup(k) for k in keys)
+        if not calibrated:
+            return total
+        scale, offset = self.calibration
+        return offset + scale * total
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -215,3 +215,42 @@ def draw_depths(history, path, initial_cells, warmup_epochs=0):
     axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("epoch")
     return _save(fig, path)
+
+
+def draw_latency_scatter(predicted, measured, path, title="", summary=None):
+    """Predicted vs measured network latency with the y = x line and a +-10% band.
+
+    Args:
+        predicted: Table predictions (ms), one per network.
+        measured: Measured latencies (ms).
+        path: PNG file to write.
+        title: Figure title.
+        summary: Optional dict with mape_pct, spearman, within_10pct, shown in a corner.
+
+    Returns:
+        `path`.
+    """
+    predicted = np.asarray(predicted, dtype=np.float64)
+    measured = np.asarray(measured, dtype=np.float64)
+    low = 0.9 * min(predicted.min(), measured.min())
+    high = 1.1 * max(predicted.max(), measured.max())
+    line = np.linspace(low, high, 2)
+    fig, ax = plt.subplots(figsize=(5.2, 5.0))
+    ax.fill_between(line, 0.9 * line, 1.1 * line, color="0.9", label="+-10%")
+    ax.plot(line, line, color="0.3", lw=1, label="y = x")
+    ax.scatter(measured, predicted, s=22, color="tab:blue", zorder=3, label="networks")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted by the table (ms)")
+    if summary:
+        rho = summary.get("spearman")
+        ax.text(0.03, 0.97, f"MAPE {summary['mape_pct']:.1f}%\n"
+                f"Spearman {'n/a' if rho is None else f'{rho:.3f}'}\n"
+                f"within +-10%: {100 * summary['within_10pct']:.0f}%",
+                transform=ax.transAxes, va="top", fontsize=9,
+                bbox=dict(boxstyle="round", fc="white", ec="0.7"))
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)

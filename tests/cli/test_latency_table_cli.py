@@ -1,0 +1,82 @@
+"""bin/latency_table as a user runs it: help, bad input, build -> search -> validate."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+TINY = ("--layout=NR", "--channels=4", "--stem_channels=8", "--steps=1",
+        "--low_level_cell=0", "--ms_channels=4", "--ms_steps=1", "--synthetic_classes=3",
+        "--target_height=32", "--target_width=32")
+FAST = ("--warmup=0", "--min_repeats=2", "--max_repeats=2", "--min_seconds=0",
+        "--network_repeats=2", "--network_seconds=0")
+
+
+def _run(*args, timeout=600):
+    return subprocess.run([sys.executable, str(ROOT / "bin" / "latency_table"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+def test_help_lists_the_settings_in_full_sentences():
+    out = _run("--helpfull").stdout
+    for flag in ("--mode", "--table", "--num_archs", "--inter_op_threads", "--device",
+                 "--target_height", "--[no]multiscale"):
+        assert flag in out, flag
+    assert "Intra-op threads: --threads." in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--mode=build",), "--table is required"),
+    (("--mode=build", "--table=/tmp/x.json"), "--target_height and --target_width"),
+    (("--mode=validate", "--table=/tmp/x.json"), "needs --out"),
+    (("--mode=build", "--table=/tmp/x.json", "--min_repeats=5", "--max_repeats=2",
+      "--target_height=8", "--target_width=8"), "max_repeats=2 is below"),
+])
+def test_bad_input_is_a_clear_error_before_anything_runs(args, message):
+    result = _run(*args, timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_out_of_bounds_flags_are_refused():
+    result = _run("--mode=build", "--latency_batch=0", timeout=60)
+    assert result.returncode != 0 and "latency_batch" in result.stderr
+    result = _run("--mode=fast", timeout=60)
+    assert result.returncode != 0 and "calibrate" in result.stderr  # lists the modes
+
+
+@pytest.mark.slow
+def test_build_resume_network_validate_and_search_end_to_end(tmp_path):
+    table = tmp_path / "table.json"
+    result = _run("--mode=build", f"--table={table}", *TINY, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    built = json.loads(result.stdout)
+    assert built["entries"] > 30 and "distinct layers in the space" in result.stderr
+    again = json.loads(_run("--mode=build", f"--table={table}", *TINY, *FAST).stdout)
+    assert again["measured_now"] == 0 and again["already_there"] == built["entries"]
+    result = _run("--mode=network", f"--table={table}", *TINY, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run("--mode=validate", f"--table={table}", "--num_archs=3",
+                  f"--out={tmp_path / 'report.json'}", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert Path(report["plot"]).exists() and report["num_archs"] == 3
+    result = _run("--mode=build", f"--table={table}", *TINY[:-1], "--target_width=64",
+                  *FAST)
+    assert result.returncode == 2 and "other settings" in result.stderr
+    # the search reads the table it wrote, per op and as CAS whole-network differences
+    for mode in ("per_op", "cas"):
+        search = subprocess.run(
+            [sys.executable, str(ROOT / "bin" / "search"), "--synthetic_images=8",
+             "--synthetic_height=32", "--synthetic_width=32", *TINY, "--batch_size=4",
+             "--iterations=2", "--cost=latency", f"--cost_mode={mode}",
+             "--cost_lambda=0.1", f"--latency_table={table}",
+             f"--run_dir={tmp_path / mode}"],
+            capture_output=True, text=True, timeout=600, env=ENV)
+        assert search.returncode == 0, search.stderr[-3000:]
+        summary = json.loads((tmp_path / mode / "search_summary.json").read_text())
+        assert summary["cost"]["unit"] == "ms" and summary["cost"]["expected"] != 0

@@ -1,0 +1,175 @@
+"""`bin/latency_table`: build, extend or validate a latency lookup table.
+
+The search space comes from the search flags, so the flagfile of a search builds the
+table that search needs:
+
+    bin/latency_table --flagfile=configs/camvid.cfg --mode=build \\
+        --table=tables/camvid_360x480_cpu.json
+    bin/latency_table --flagfile=configs/camvid.cfg --mode=network \\
+        --table=tables/camvid_360x480_cpu.json        # CAS c'_o - c'_id (--cost_mode=cas)
+    bin/latency_table --mode=calibrate --table=tables/camvid_360x480_cpu.json
+    bin/latency_table --mode=validate --table=tables/camvid_360x480_cpu.json \\
+        --num_archs=20 --out=reports/camvid_360x480_cpu.json
+    bin/search --flagfile=configs/camvid.cfg --cost=latency \\
+        --latency_table=tables/camvid_360x480_cpu.json --run_dir=runs/camvid_latency
+"""
+
+import json
+import sys
+import time
+
+from absl import app, flags, logging
+
+from tf_nas_seg.profiling.latency_config import LatencyConfig
+from tf_nas_seg.search.search_config import SearchConfig
+from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
+
+define_flags(SearchConfig)
+define_flags(LatencyConfig)
+
+DATASET_CLASSES = {"camvid": 11, "cityscapes": 19, "cityscapes_tfds": 19}
+
+
+def space_from_configs(search, latency):
+    """The JSON-able search-space description a table records (see SpaceProfile)."""
+    from tf_nas_seg.networks.cas_layout import CASLayout
+    from tf_nas_seg.space.genotype import Genotype
+
+    layout = CASLayout(layout=search.layout, channels=search.channels,
+                       stem_channels=search.stem_channels, steps=search.steps,
+                       low_level_cell=search.low_level_cell,
+                       ms_channels=search.ms_channels, ms_steps=search.ms_steps)
+    if search.backbone_genotype:
+        # As bin/search does in the multi-scale stage: the backbone's recorded layout.
+        backbone = Genotype.load(search.backbone_genotype)
+        layout = CASLayout(**{**backbone.macro_dict.get("layout", {}),
+                              "ms_channels": search.ms_channels,
+                              "ms_steps": search.ms_steps})
+    classes = latency.num_classes or DATASET_CLASSES.get(search.dataset,
+                                                         search.synthetic_classes)
+    return {"method": search.method, "backbone_op_set": search.backbone_op_set,
+            "multiscale_op_set": "cas_multiscale" if latency.multiscale else None,
+            "layout": layout.to_json(), "num_classes": classes,
+            "height": search.target_height, "width": search.target_width}
+
+
+def check_flags(search, latency):
+    """Checks what can be checked before TensorFlow starts; ValueError naming the fix."""
+    if not latency.table:
+        raise ValueError(f"--table is required: the latency table JSON that --mode="
+                         f"{latency.mode} {'reads' if latency.mode == 'validate' else 'writes to'}"
+                         " (e.g. --table=tables/camvid_360x480_cpu.json)")
+    if latency.mode in ("validate", "calibrate"):
+        if latency.mode == "validate" and not latency.out:
+            raise ValueError("--mode=validate needs --out, the report JSON to write (the "
+                             "scatter plot goes next to it)")
+        return
+    if not search.target_height or not search.target_width:
+        raise ValueError("--target_height and --target_width are required: the input "
+                         "resolution the searched network will run at (e.g. 360 and 480 "
+                         "for CamVid, 768 and 1536 for Cityscapes)")
+    if search.method != "cas":
+        raise ValueError(f"--method={search.method}: latency tables are built for the "
+                         "search methods with a latency profile (cas)")
+
+
+def _timers(latency, device):
+    from tf_nas_seg.profiling.compiled_timer import CompiledTimer
+
+    layer = CompiledTimer(device, warmup=latency.warmup, min_repeats=latency.min_repeats,
+                          max_repeats=latency.max_repeats, min_seconds=latency.min_seconds)
+    network = CompiledTimer(device, warmup=latency.warmup,
+                            min_repeats=latency.network_repeats,
+                            max_repeats=max(latency.network_repeats, latency.max_repeats),
+                            min_seconds=latency.network_seconds)
+    return layer, network
+
+
+def run(search, latency):
+    """Runs one mode; returns the JSON-able result printed on stdout."""
+    check_flags(search, latency)
+    import tensorflow as tf
+
+    from tf_nas_seg.profiling.compiled_timer import configure_threads, resolve_device
+    from tf_nas_seg.profiling.errors import TimingError
+    from tf_nas_seg.profiling.table_builder import build_networks, build_table, open_table
+    from tf_nas_seg.profiling.table_validation import calibrate_table, validate_table
+    from tf_nas_seg.search.latency_table import LatencyTable
+
+    start = time.perf_counter()
+    if latency.mode in ("validate", "calibrate"):
+        table = LatencyTable.load(latency.table)
+        settings = table.settings()
+        intra, inter = configure_threads(settings["intra_op_threads"],
+                                         settings["inter_op_threads"])
+        device, name, _ = resolve_device(settings["device_type"].lower())
+        if name != settings["device"] or tf.__version__ != settings["tensorflow"]:
+            raise TimingError(
+                f"{latency.table} was measured on {settings['device']} with TensorFlow "
+                f"{settings['tensorflow']}; this is {name} with TensorFlow "
+                f"{tf.__version__}: validate on the machine the table was built on")
+        _, network_timer = _timers(latency, device)
+        if latency.mode == "calibrate":
+            calibration = calibrate_table(table, network_timer, settings["batch"],
+                                          latency.calibration_archs, search.seed)
+            return {"table": latency.table, "calibration": calibration,
+                    "wall_seconds": round(time.perf_counter() - start, 1)}
+        report = validate_table(table, network_timer, settings["batch"],
+                                latency.num_archs, search.seed, latency.out)
+        return {"report": latency.out, "plot": report["plot"], **report["summary"],
+                "wall_seconds": report["wall_seconds"]}
+    space = space_from_configs(search, latency)
+    from tf_nas_seg.profiling.space_profile import get_profile
+
+    get_profile(space["method"]).check_space(space)
+    intra, inter = configure_threads(search.threads, latency.inter_op_threads)
+    device, name, device_type = resolve_device(latency.device)
+    settings = {"device": name, "device_type": device_type,
+                "tensorflow": tf.__version__, "dtype": "float32",
+                "batch": latency.latency_batch, "intra_op_threads": intra,
+                "inter_op_threads": inter, "space": space}
+    table = open_table(latency.table, settings)
+    layer_timer, network_timer = _timers(latency, device)
+    if latency.mode == "build":
+        table, stats = build_table(table, layer_timer, latency.latency_batch)
+        result = {"table": latency.table, "entries": len(table.entries),
+                  "measured_now": stats["measured"], "already_there": stats["skipped"],
+                  "build_seconds_total": stats["seconds"]}
+    else:
+        table = build_networks(table, network_timer, latency.latency_batch)
+        result = {"table": latency.table, "entries": len(table.entries)}
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    result["device"] = name
+    return result
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
+                             "(see --helpfull)")
+    logging.set_verbosity(logging.WARNING)
+    from tf_nas_seg.profiling.errors import TimingError
+
+    try:
+        search = config_from_flags(SearchConfig)
+        latency = config_from_flags(LatencyConfig)
+        check_flags(search, latency)  # before TensorFlow starts: bad input fails fast
+        result = run(search, latency)
+    except (TimingError, ValueError) as e:  # LatencyTableError and GenotypeError too
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; what was measured is saved: rerun the same command to "
+              "resume", file=sys.stderr)
+        return 3
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def run_cli():
+    """Entry point of bin/latency_table and the `tf-nas-seg-latency-table` script."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run_cli()

@@ -1,0 +1,77 @@
+"""Settings of `bin/latency_table` that are not search settings, as one typed config.
+
+The search space itself (method, op sets, layout, widths, target resolution, classes)
+comes from the search flags (`SearchConfig`), so a table is built from the very flagfile
+the search runs with: `bin/latency_table --flagfile=configs/camvid.cfg --mode=build ...`.
+"""
+
+import dataclasses
+
+from tf_nas_seg.utils.flag_fields import setting, validate_config
+
+MODES = ("build", "network", "calibrate", "validate")
+
+
+@dataclasses.dataclass(frozen=True)
+class LatencyConfig:
+    """Settings of `bin/latency_table`; each field is also a command-line flag."""
+
+    mode: str = setting("build", "'build': measure every candidate op and fixed layer of "
+                        "the search space at the target resolution into --table (resumes "
+                        "an interrupted build); 'network': add CAS's whole-network costs "
+                        "c'_o (op o on every edge) to --table, for --cost_mode=cas; "
+                        "'calibrate': fit measured = offset + scale * table sum on "
+                        "--calibration_archs whole networks (what layers timed alone "
+                        "miss) and store it in --table; 'validate': compare the table's predictions with measured "
+                        "latencies of --num_archs random derived networks.",
+                        choices=MODES)
+    table: str = setting("", "Latency table JSON: written by --mode=build and "
+                         "--mode=network, read by --mode=validate and by bin/search "
+                         "--latency_table.")
+    device: str = setting("auto", "Device to measure on: 'auto' (the first GPU when one is "
+                          "present, else the CPU), 'gpu' or 'cpu'.",
+                          choices=("auto", "gpu", "cpu"))
+    latency_batch: int = setting(1, "Batch size of the measured inputs (real-time "
+                                 "latency: 1).", lower=1, upper=1024)
+    num_classes: int = setting(0, "Classifier outputs; 0: the classes of --dataset "
+                               "(camvid 11, cityscapes 19, synthetic --synthetic_classes).",
+                               lower=0, upper=1000)
+    multiscale: bool = setting(True, "Include CAS's multi-scale cell (the whole CAS "
+                               "network); --nomultiscale profiles the backbone-stage "
+                               "network only.")
+    inter_op_threads: int = setting(1, "TensorFlow inter-op threads while measuring (1: "
+                                    "ops run one after another, as the table's sums "
+                                    "assume). Intra-op threads: --threads.",
+                                    lower=0, upper=1024)
+    warmup: int = setting(3, "Untimed calls of each compiled layer or network after "
+                          "tracing.", lower=0, upper=1000)
+    min_repeats: int = setting(15, "Fewest timed calls per layer (the median is kept).",
+                               lower=1, upper=100000)
+    max_repeats: int = setting(400, "Most timed calls per layer.", lower=1, upper=100000)
+    min_seconds: float = setting(0.3, "Least total timed seconds per layer: fast layers "
+                                 "get more calls, for a stable median.", lower=0.0,
+                                 upper=600.0)
+    num_archs: int = setting(20, "--mode=validate: random derived networks to measure, "
+                             "spread over the predicted-latency range (cheap to "
+                             "expensive).", lower=2, upper=10000)
+    calibration_archs: int = setting(10, "--mode=calibrate: random derived networks "
+                                     "(disjoint from validation's) the linear correction "
+                                     "is fitted on.", lower=3, upper=10000)
+    network_repeats: int = setting(30, "--mode=validate, calibrate and network: fewest timed runs of "
+                                   "each whole network (median reported).", lower=1,
+                                   upper=100000)
+    network_seconds: float = setting(2.0, "--mode=validate, calibrate and network: least total timed "
+                                     "seconds per whole network.", lower=0.0,
+                                     upper=3600.0)
+    out: str = setting("", "--mode=validate: report JSON path (per-architecture "
+                       "predicted and measured ms, MAPE, Spearman, fraction within "
+                       "+-10%); the scatter plot is written next to it as .png.")
+
+    def __post_init__(self):
+        validate_config(self)
+        if self.max_repeats < self.min_repeats:
+            raise ValueError(f"max_repeats={self.max_repeats} is below min_repeats="
+                             f"{self.min_repeats}")
+
+    def to_json(self):
+        return dataclasses.asdict(self)
