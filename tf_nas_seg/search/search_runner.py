@@ -24,6 +24,7 @@ from tf_nas_seg.search.autortnet_supernet import EXIT_GROUP, AutoRTNetSupernet
 from tf_nas_seg.search.cas_supernet import CASSupernet
 from tf_nas_seg.search.cost_model import UNITS, cas_cost_model
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
+from tf_nas_seg.utils.run_state import check_or_write_config, configure_tensorflow
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
 from tf_nas_seg.viz.figures import (draw_arch_weights, draw_cell, draw_depths,
@@ -56,30 +57,11 @@ class SearchRunner:
 
     # Set-up -----------------------------------------------------------------------
     def _check_or_write_config(self):
-        path = os.path.join(self.run_dir, "config.json")
-        current = self.config.to_json()
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                saved = json.load(f)
-            changed = sorted(k for k in set(saved) | set(current)
-                             if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k))
-            if changed:
-                details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
-                                    for k in changed)
-                raise SearchError(
-                    f"{self.run_dir} holds a search with other settings ({details}); "
-                    "resume it with the same settings, or pass a new --run_dir")
-        write_json_atomic(path, current)
+        check_or_write_config(self.run_dir, self.config.to_json(), RESUMABLE_CHANGES,
+                              SearchError)
 
     def _configure_tensorflow(self):
-        keras.utils.set_random_seed(self.config.seed)
-        if self.config.deterministic:
-            tf.config.experimental.enable_op_determinism()
-        if self.config.threads:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(self.config.threads)
-            except RuntimeError:
-                logging.warning("TensorFlow was already initialised; --threads ignored")
+        configure_tensorflow(self.config.seed, self.config.deterministic, self.config.threads)
 
     def _load_data(self):
         from tf_nas_seg import data
@@ -330,7 +312,6 @@ class SearchRunner:
                 self.history = json.load(f)
         model, bs = self.model, c.batch_size
         per_epoch = len(self.weights_src) // bs
-        arch_per_epoch = len(self.arch_src) // bs
         total_epochs = math.ceil(c.iterations / per_epoch)
         start = int(self.global_step)
         logging.info("search: %d iterations, %d per epoch (%d epochs), input %s, %d + %d "

@@ -2,13 +2,12 @@
 
 import dataclasses
 import json
-import os
-import tempfile
 from typing import Mapping
 
 import numpy as np
 
 from tf_nas_seg.ops.op_set import NONE_OPS, OP_SETS
+from tf_nas_seg.utils.atomic import atomic_output
 
 SCHEMA_VERSION = 1
 METHODS = ("cas", "autortnet", "darts")
@@ -179,18 +178,10 @@ class Genotype:
 
 def write_json_atomic(path, data):
     """Writes `data` as indented JSON to `path` via a temp file and an atomic rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_output(path, suffix=".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=False)
             f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def num_edges(steps):

@@ -3,8 +3,6 @@
 import json
 import os
 import platform
-import tempfile
-import time
 
 import keras
 import numpy as np
@@ -17,7 +15,9 @@ from tf_nas_seg.networks.model_macs import count_model_macs
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.train.ohem import SegmentationLoss
 from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
-from tf_nas_seg.utils.run_state import StopSignals, VariableCheckpoint, check_or_write_config
+from tf_nas_seg.utils.atomic import atomic_output
+from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint, check_or_write_config,
+                                        configure_tensorflow)
 from tf_nas_seg.viz.figures import draw_training_curves
 
 
@@ -27,16 +27,8 @@ class TrainError(ValueError):
 
 def save_model_atomic(model, path):
     """Saves a `.keras` model via a temp file and an atomic rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -85,14 +77,7 @@ class Trainer:
     # Set-up -----------------------------------------------------------------------
     def _configure_tensorflow(self):
         c = self.config
-        keras.utils.set_random_seed(c.seed)
-        if c.deterministic:
-            tf.config.experimental.enable_op_determinism()
-        if c.threads:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(c.threads)
-            except RuntimeError:
-                logging.warning("TensorFlow was already initialised; --threads ignored")
+        configure_tensorflow(c.seed, c.deterministic, c.threads)
         keras.mixed_precision.set_global_policy(c.precision)
 
     def _load_data(self):

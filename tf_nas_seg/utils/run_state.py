@@ -14,6 +14,7 @@ import os
 import signal
 import time
 
+import keras
 import tensorflow as tf
 from absl import logging
 
@@ -45,6 +46,18 @@ def check_or_write_config(run_dir, current, resumable_changes, error_cls):
             raise error_cls(f"{run_dir} holds a run with other settings ({details}); "
                             "resume it with the same settings, or pass a new --run_dir")
     write_json_atomic(path, current)
+
+
+def configure_tensorflow(seed, deterministic, threads):
+    """Seeds Python, NumPy, TF and Keras; optionally deterministic kernels, fixed threads."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        except RuntimeError:
+            logging.warning("TensorFlow was already initialised; --threads ignored")
 
 
 class VariableCheckpoint:

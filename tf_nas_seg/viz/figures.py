@@ -1,30 +1,23 @@
 """Matplotlib figures of genotypes, architecture weights and search progress."""
 
-import os
-import tempfile
-
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tf_nas_seg.utils.atomic import atomic_output  # noqa: E402
+
 _INPUT_NAMES = ("c_{k-2}", "c_{k-1}")
 
 
 def _save(fig, path):
     """Saves a figure atomically (temp file + rename) and closes it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_output(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
