@@ -168,6 +168,11 @@ def markdown_table(report):
              "GFLOP/s | of matmul peak | latency ratio | table prediction ms |",
              "|" + "---|" * 12]
     first = {}
+
+    def label(entry):
+        parts = entry["model"].rstrip("/").split("/")
+        return "/".join(parts[-2:]) if entry["format"] == "saved_model" else parts[-1]
+
     for entry in report["results"]:
         res = tuple(entry["resolution"])
         first.setdefault(res, entry["latency"]["median_ms"])
@@ -176,7 +181,7 @@ def markdown_table(report):
         table = entry.get("latency_table", {}).get("predicted_ms")
         lines.append("| {} | {} | {}x{} | {:.2f} | {:.2f} | {:.2f} | {:.1f} | {} | {} | {} | "
                      "{:.2f} | {} |".format(
-                         os.path.basename(entry["model"].rstrip("/")) or entry["model"],
+                         label(entry),
                          entry["format"], res[0], res[1], lat["median_ms"], lat["p90_ms"],
                          lat["p99_ms"], lat["fps"],
                          f"{macs / 1e9:.3f}" if macs else "-",
