@@ -182,3 +182,20 @@ def test_bin_export_reports_bad_input_as_an_error(tmp_path):
                           f"--model={tmp_path / 'missing.keras'}", "--name=x"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_int8_tflite_of_the_peer_converts_and_runs(exported):
+    # Regression: without freezing first, int8 calibration of Fast-SCNN failed on a
+    # READ_VARIABLE node.
+    _, model, _ = exported
+    from tf_nas_seg.export import ArtifactRunner, convert_tflite
+
+    train, _ = _sources()
+    from tf_nas_seg.export import source_images
+
+    images = source_images(train, 2, (32, 48))
+    path = exported[0] / "peer_int8.tflite"
+    path.write_bytes(convert_tflite(model, "int8", (32, 48), images))
+    runner = ArtifactRunner(path)
+    assert runner(images[:1]).shape == (1, 32, 48, CLASSES)
+    assert runner._interpreter.get_input_details()[0]["dtype"] == np.uint8

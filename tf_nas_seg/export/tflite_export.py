@@ -35,8 +35,14 @@ def convert_tflite(model, mode, size, representative_images=None):
     def logits(images):
         return {"logits": model(images, training=False)}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [logits.get_concrete_function()], model)
+    # NOTE: frozen here rather than by the converter: with a representative dataset the
+    # converter keeps some variable reads (Fast-SCNN's), and int8 calibration then fails
+    # with "READ_VARIABLE ... variable != nullptr".
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+
+    frozen = convert_variables_to_constants_v2(logits.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if mode == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
