@@ -1,8 +1,10 @@
-# Quick start: `make demo` (search, train, evaluate on the bundled data) and `make test`.
+# Quick start: `make demo` (search, train, evaluate, export, benchmark on the bundled data)
+# and `make test`.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_DIR ?= runs/demo
+DEMO_VERSION ?= 1
 
 .PHONY: install demo test test-slow bench clean
 
@@ -11,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[cpu,test]"
+	$(BIN)/pip install --quiet -e ".[cpu,onnx,test]"
 
 demo: install
 	$(BIN)/python bin/search --flagfile=configs/demo.cfg --run_dir=$(RUN_DIR)
@@ -19,6 +21,12 @@ demo: install
 	    --genotype=$(RUN_DIR)/genotype.json --run_dir=$(RUN_DIR)/train
 	$(BIN)/python bin/evaluate --model=$(RUN_DIR)/train/model.keras --dataset=synthetic \
 	    --synthetic_classes=6 --out=$(RUN_DIR)/eval/eval.json
+	rm -rf $(RUN_DIR)/saved_models/demo/$(DEMO_VERSION)
+	$(BIN)/python bin/export --model=$(RUN_DIR)/train/model.keras --name=demo \
+	    --version=$(DEMO_VERSION) --out_dir=$(RUN_DIR)/saved_models
+	$(BIN)/python bin/benchmark --compare=$(RUN_DIR)/train/model.keras,$(RUN_DIR)/saved_models/demo/$(DEMO_VERSION),$(RUN_DIR)/saved_models/demo/$(DEMO_VERSION)/model_int8.tflite \
+	    --resolutions=64x128 --runs=50 --warmup=5 --out=$(RUN_DIR)/bench/bench.json \
+	    --markdown=$(RUN_DIR)/bench/bench.md
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,55 @@
+"""bin/benchmark on a tiny model: valid JSON, every field, Markdown ratios."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+from tf_nas_seg.benchmark import BenchmarkError, latency_stats, parse_resolutions
+from tf_nas_seg.networks import build_network
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_latency_stats_and_resolutions():
+    stats = latency_stats([0.001] * 98 + [0.002, 0.010])
+    assert stats["median_ms"] == pytest.approx(1.0) and stats["runs"] == 100
+    assert stats["p99_ms"] > stats["p90_ms"] >= stats["median_ms"]
+    assert stats["fps"] == pytest.approx(1000.0)
+    assert parse_resolutions("360x480, 64x128") == [(360, 480), (64, 128)]
+    with pytest.raises(BenchmarkError, match="HEIGHTxWIDTH"):
+        parse_resolutions("360by480")
+
+
+def test_benchmark_of_a_tiny_model_writes_valid_json(tmp_path):
+    keras.utils.set_random_seed(0)
+    build_network(None, 3, peer="fast_scnn", width_multiplier=0.25).save(
+        tmp_path / "tiny.keras")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bin/benchmark"),
+         f"--compare={tmp_path / 'tiny.keras'}", "--resolutions=32x48", "--runs=5",
+         "--warmup=1",
+         f"--out={tmp_path / 'bench.json'}"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["settings"]["runs"] == 5 and report["settings"]["interleaved"]
+    env = report["environment"]
+    assert env["device"] == "/CPU:0" and env["versions"]["tensorflow"] and "threads" in env
+    assert report["matmul_peak_gflops"]["used"] > 0
+    assert len(report["results"]) == 1
+    for entry in report["results"]:
+        assert entry["latency"]["runs"] == 5 and entry["latency"]["median_ms"] > 0
+        assert entry["params"] > 0 and entry["macs"] > 0
+        assert 0 < entry["fraction_of_matmul_peak"]
+    assert "| tiny.keras | keras | 32x48 |" in out.stdout and "latency ratio" in out.stdout
+
+
+def test_benchmark_refuses_a_missing_model(tmp_path):
+    from tf_nas_seg.benchmark import run_benchmark
+
+    with pytest.raises(BenchmarkError, match="does not exist"):
+        run_benchmark([str(tmp_path / "none.keras")], [(32, 32)], runs=1)

@@ -1,0 +1,123 @@
+"""`bin/export`: a trained model as a TF Serving SavedModel, TF-TRT, TFLite and ONNX.
+
+Examples:
+    bin/export --model=runs/demo/train/model.keras --name=demo --version=1
+    bin/export --model=runs/camvid_train/best.keras --name=camvid_cas --version=1 \
+        --formats=saved_model,tflite,onnx,tftrt --data_dir=../shared/datasets/camvid
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "The model to export: the model.keras (or best.keras) "
+                    "of a bin/train run. Its config.json and train_summary.json, beside it, "
+                    "give the training data (for calibration) and fill the model card.")
+flags.DEFINE_string("name", None, "Model name: TF Serving serves it under this name, and "
+                    "the export goes to OUT_DIR/NAME/VERSION.")
+flags.DEFINE_integer("version", 1, "Version number; TF Serving serves the highest one. An "
+                     "existing version is never overwritten.", lower_bound=1)
+flags.DEFINE_list("formats", ["saved_model", "tflite", "onnx", "tftrt"], "Formats to "
+                  "export: saved_model (TF Serving), tflite (fp32, fp16 and full-int8), "
+                  "onnx (needs the onnx extra) and tftrt (FP32, FP16, INT8; needs TensorFlow "
+                  "built with TensorRT, otherwise skipped with a message).")
+flags.DEFINE_string("out_dir", "saved_models", "The model base directory.")
+flags.DEFINE_string("size", "", "HEIGHTxWIDTH of the fixed-size artefacts (TFLite, TF-TRT "
+                    "engines) and of the checks; empty: the run's training crop, else the "
+                    "size of the first sample image.")
+flags.DEFINE_string("data_dir", "", "Root of the training data set when it is not where "
+                    "the run's config.json says (e.g. after moving the data).")
+flags.DEFINE_integer("calibration_images", 64, "Training images used as int8 "
+                     "representative data and TF-TRT calibration data.", lower_bound=1)
+flags.DEFINE_integer("check_images", 8, "Held-out images each artefact is checked on "
+                     "against the Keras model.", lower_bound=1)
+flags.DEFINE_integer("warmup_records", 2, "Warm-up requests written for TF Serving.",
+                     lower_bound=0)
+flags.DEFINE_integer("latency_runs", 30, "Timed batch-1 runs per artefact for the model "
+                     "card's latency (0: skip; use bin/benchmark for full numbers).",
+                     lower_bound=0)
+
+
+def parse_size(text):
+    """"360x480" -> (360, 480); "" -> None."""
+    if not text:
+        return None
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size={text!r} is not HEIGHTxWIDTH, e.g. 360x480") from None
+    if height < 8 or width < 8:
+        raise ValueError(f"--size={text!r}: height and width must be >= 8")
+    return height, width
+
+
+def data_of_run(model_path, data_dir=""):
+    """(train source, held-out source, training crop or None) from the run's config.json."""
+    from tf_nas_seg.train import TrainConfig
+    from tf_nas_seg.train.trainer import load_sources
+
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    if not os.path.exists(path):
+        raise ValueError(f"no config.json beside {model_path}: export reads the training data "
+                         "(int8 and TF-TRT calibration, checks) from the bin/train run "
+                         "directory; export a model.keras from its run directory")
+    with open(path, encoding="utf-8") as f:
+        values = json.load(f)
+    if data_dir:
+        values["data_dir"] = data_dir
+    known = TrainConfig.__dataclass_fields__
+    config = TrainConfig(**{k: v for k, v in values.items() if k in known})
+    train, val = load_sources(config)
+    crop = (config.crop_height, config.crop_width) if config.crop_height else (
+        (config.resize_height, config.resize_width) if config.resize_height else None)
+    return train, val, crop
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
+    logging.set_verbosity(logging.WARNING)
+    from tf_nas_seg.data.errors import DatasetError
+    from tf_nas_seg.export import ArtifactError, ExportError, export_model
+    from tf_nas_seg.train.trainer import TrainError
+
+    if not FLAGS.model or not FLAGS.name:
+        print("error: --model (the model.keras of a bin/train run) and --name (the served "
+              "model name) are required", file=sys.stderr)
+        return 2
+    try:
+        size = parse_size(FLAGS.size)
+        train, val, crop = data_of_run(FLAGS.model, FLAGS.data_dir)
+        card = export_model(
+            FLAGS.model, FLAGS.name, FLAGS.version, formats=FLAGS.formats,
+            out_dir=FLAGS.out_dir, size=size or crop, train_source=train, sample_source=val,
+            calibration_images=FLAGS.calibration_images, check_images=FLAGS.check_images,
+            warmup_records=FLAGS.warmup_records, latency_runs=FLAGS.latency_runs,
+            command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+            progress=lambda line: print(line, flush=True))
+    except (ExportError, ArtifactError, DatasetError, TrainError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for key, message in card["skipped"].items():
+        print(f"note: {key} not exported: {message}", file=sys.stderr)
+    directory = os.path.join(os.path.abspath(FLAGS.out_dir), FLAGS.name, str(FLAGS.version))
+    print(json.dumps({
+        "export": directory, "artifacts": sorted(card["artifacts"]),
+        "skipped": sorted(card["skipped"]),
+        "checks": {k: {"max_abs_diff": round(v["max_abs_diff_probabilities"], 6),
+                       "argmax_agreement": round(v["argmax_agreement"], 4)}
+                   for k, v in card["checks_against_keras"].items()},
+        "model_card": os.path.join(directory, "model_card.json")}, indent=2))
+    return 0
+
+
+def run():
+    """Entry point of bin/export and of the `tf-nas-seg-export` console script."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,55 @@
+"""The TF Serving SavedModel: uint8 images in, class map and probabilities out."""
+
+import os
+
+import tensorflow as tf
+
+from tf_nas_seg.export.warmup_requests import WARMUP_FILE, write_warmup_requests
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "images"
+
+
+def serving_function(model):
+    """images uint8 [B, H, W, 3] -> {class_map int32 [B, H, W], probabilities float32}.
+
+    The network normalises raw 0..255 RGB itself (`networks.stem.Standardize`), so the
+    signature only casts; resizing inside the network follows the input's runtime size
+    (`ops.ResizeLike`), so batch, height and width are all dynamic.
+    """
+
+    def serve(images):
+        logits = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
+        return {"class_map": tf.argmax(logits, axis=-1, output_type=tf.int32),
+                "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    return serve
+
+
+def export_saved_model(model, directory, warmup_images=(), model_name="model"):
+    """Writes the serving SavedModel of `model` to `directory` (which must not exist).
+
+    NOTE: `tf.saved_model.save(model)` walks every layer attribute, and our cells keep
+    their edge layers in dicts keyed by (node, source) tuples, which TensorFlow's object
+    graph refuses. `keras.export.ExportArchive` without `track(model)` saves only the
+    variables the endpoint captures, which is all TF Serving needs, so the layers stay as
+    they are (and .keras files written before keep loading).
+
+    Args:
+        model: A Keras model mapping raw 0..255 RGB to logits.
+        directory: The version directory to write (saved_model.pb, variables/, ...).
+        warmup_images: uint8 [B, H, W, 3] batches replayed by TF Serving at load time,
+            written to assets.extra/tf_serving_warmup_requests.
+        model_name: The name TF Serving serves the model under (in the warm-up records).
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(SIGNATURE, serving_function(model), input_signature=[
+        tf.TensorSpec((None, None, None, 3), tf.uint8, name=INPUT_NAME)])
+    archive.write_out(os.fspath(directory), verbose=False)
+    if len(warmup_images):
+        extra = os.path.join(directory, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        write_warmup_requests(os.path.join(extra, WARMUP_FILE), warmup_images, model_name,
+                              SIGNATURE, INPUT_NAME)
