@@ -80,3 +80,44 @@ def test_build_resume_network_validate_and_search_end_to_end(tmp_path):
         assert search.returncode == 0, search.stderr[-3000:]
         summary = json.loads((tmp_path / mode / "search_summary.json").read_text())
         assert summary["cost"]["unit"] == "ms" and summary["cost"]["expected"] != 0
+
+
+AUTORTNET = ("--method=autortnet", "--hyper_cells=2,2,2", "--channels=4",
+             "--channel_growth=2", "--steps=2", "--agg_channels=4", "--ms_channels=4",
+             "--synthetic_classes=3", "--target_height=32", "--target_width=32")
+
+
+def test_autortnet_has_no_whole_network_mode():
+    result = _run("--mode=network", "--table=/tmp/x.json", *AUTORTNET, timeout=60)
+    assert result.returncode == 2 and "--mode=build" in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_autortnet_build_calibrate_validate_and_latency_search(tmp_path):
+    table = tmp_path / "autortnet.json"
+    result = _run("--mode=build", f"--table={table}", *AUTORTNET, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    built = json.loads(result.stdout)
+    assert built["entries"] > 100
+    data = json.loads(table.read_text())
+    assert data["space"]["method"] == "autortnet"
+    assert any(k.startswith("autortnet_cell/dil_sep_conv_3x3_r4|") for k in data["entries"])
+    result = _run("--mode=calibrate", f"--table={table}", "--calibration_archs=3", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run("--mode=validate", f"--table={table}", "--num_archs=3",
+                  f"--out={tmp_path / 'report.json'}", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert Path(report["plot"]).exists() and report["num_archs"] == 3
+    search = subprocess.run(
+        [sys.executable, str(ROOT / "bin" / "search"), "--synthetic_images=8",
+         "--synthetic_height=32", "--synthetic_width=32", *AUTORTNET, "--batch_size=4",
+         "--iterations=2", "--cost=latency", "--cost_lambda=0.1",
+         f"--latency_table={table}", f"--run_dir={tmp_path / 'search'}"],
+        capture_output=True, text=True, timeout=900, env=ENV)
+    assert search.returncode == 0, search.stderr[-3000:]
+    summary = json.loads((tmp_path / "search" / "search_summary.json").read_text())
+    assert summary["cost"]["unit"] == "ms" and summary["cost"]["expected"] > 0
+    derived = summary["derived_predicted_cost"]
+    assert derived["kind"] == "latency" and derived["value"] > 0
+    assert "every layer" in derived["covers"]

@@ -12,6 +12,12 @@ table that search needs:
         --num_archs=20 --out=reports/camvid_360x480_cpu.json
     bin/search --flagfile=configs/camvid.cfg --cost=latency \\
         --latency_table=tables/camvid_360x480_cpu.json --run_dir=runs/camvid_latency
+
+AutoRTNet the same way with its flagfile (`--method=autortnet`: the hyper-cells at every
+depth, the aggregation cell, the fixed multi-scale module; no --mode=network):
+
+    bin/latency_table --flagfile=configs/camvid_autortnet.cfg --mode=build \\
+        --table=tables/camvid_autortnet_360x480_cpu.json
 """
 
 import json
@@ -35,6 +41,19 @@ def space_from_configs(search, latency):
     from tf_nas_seg.networks.cas_layout import CASLayout
     from tf_nas_seg.space.genotype import Genotype
 
+    classes = latency.num_classes or DATASET_CLASSES.get(search.dataset,
+                                                         search.synthetic_classes)
+    if search.method == "autortnet":
+        from tf_nas_seg.networks.autortnet_layout import AutoRTNetLayout, parse_hyper_cells
+        from tf_nas_seg.profiling.autortnet_profile import autortnet_space
+
+        layout = AutoRTNetLayout(hyper_cells=parse_hyper_cells(search.hyper_cells),
+                                 channels=search.channels,
+                                 channel_growth=search.channel_growth, steps=search.steps,
+                                 agg_channels=search.agg_channels,
+                                 ms_channels=search.ms_channels)
+        return autortnet_space(layout, classes, search.target_height, search.target_width)
+
     layout = CASLayout(layout=search.layout, channels=search.channels,
                        stem_channels=search.stem_channels, steps=search.steps,
                        low_level_cell=search.low_level_cell,
@@ -45,8 +64,6 @@ def space_from_configs(search, latency):
         layout = CASLayout(**{**backbone.macro_dict.get("layout", {}),
                               "ms_channels": search.ms_channels,
                               "ms_steps": search.ms_steps})
-    classes = latency.num_classes or DATASET_CLASSES.get(search.dataset,
-                                                         search.synthetic_classes)
     return {"method": search.method, "backbone_op_set": search.backbone_op_set,
             "multiscale_op_set": "cas_multiscale" if latency.multiscale else None,
             "layout": layout.to_json(), "num_classes": classes,
@@ -68,9 +85,13 @@ def check_flags(search, latency):
         raise ValueError("--target_height and --target_width are required: the input "
                          "resolution the searched network will run at (e.g. 360 and 480 "
                          "for CamVid, 768 and 1536 for Cityscapes)")
-    if search.method != "cas":
+    if search.method not in ("cas", "autortnet"):
         raise ValueError(f"--method={search.method}: latency tables are built for the "
-                         "search methods with a latency profile (cas)")
+                         "search methods with a latency profile (cas, autortnet)")
+    if latency.mode == "network" and search.method != "cas":
+        raise ValueError("--mode=network measures CAS's whole-network costs c'_o "
+                         "(--cost_mode=cas); AutoRTNet prices each op where it sits: "
+                         "use --mode=build")
 
 
 def _timers(latency, device):

@@ -38,7 +38,8 @@ class LatencyConfig:
                                lower=0, upper=1000)
     multiscale: bool = setting(True, "Include CAS's multi-scale cell (the whole CAS "
                                "network); --nomultiscale profiles the backbone-stage "
-                               "network only.")
+                               "network only. CAS only: AutoRTNet's multi-scale module "
+                               "is fixed and always measured.")
     inter_op_threads: int = setting(1, "TensorFlow inter-op threads while measuring (1: "
                                     "ops run one after another, as the table's sums "
                                     "assume). Intra-op threads: --threads.",

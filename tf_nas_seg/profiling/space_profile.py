@@ -16,8 +16,8 @@ A search method plugs into latency profiling by registering a `SpaceProfile`:
 `space` is the JSON-able dict a table records (method, op sets, widths, classes, target
 height and width); the batch is a measurement setting, not part of the space. The same
 walker must produce the supernet's and the derived networks' entries, so that every key
-a prediction looks up is one the build measured. AutoRTNet adds its profile with
-`register_profile(AutoRTNetProfile())` next to its supernet.
+a prediction looks up is one the build measured. CAS registers `CASProfile`
+(`cas_profile`), AutoRTNet `AutoRTNetProfile` (`autortnet_profile`).
 """
 
 
@@ -62,7 +62,8 @@ def register_profile(profile):
 
 def get_profile(method):
     """The registered profile of `method`; ValueError naming the registered ones."""
-    # Importing the CAS profile registers it.
+    # Importing a profile registers it.
+    import tf_nas_seg.profiling.autortnet_profile  # noqa: F401
     import tf_nas_seg.profiling.cas_profile  # noqa: F401
 
     if method not in PROFILES:

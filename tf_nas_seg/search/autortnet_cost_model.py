@@ -8,7 +8,7 @@ from keras import ops
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.factorized_reduce import FactorizedReduce
 from tf_nas_seg.ops.macs import out_size
-from tf_nas_seg.search.cost_model import COST_KINDS, UNITS, edge_costs
+from tf_nas_seg.search.cost_model import COST_KINDS, UNITS
 from tf_nas_seg.search.latency_table import LatencyTable
 
 
@@ -26,8 +26,18 @@ class AutoRTNetCostModel:
     (`build_autortnet_network`) that a sample corresponds to. The aggregation cell's
     searched edges carry no cost term (AutoRTNet); the stem, the aggregation input
     projections, the multi-scale cell and the head are the constant `fixed`.
-    With kind "latency" only the searched ops are read from the table (as for CAS);
-    preprocessing and fixed layers then count zero.
+
+    With kind "latency" every term is read from the table through the keys of the
+    AutoRTNet latency profile (`tf_nas_seg.profiling.autortnet_profile`, the walker the
+    table builder measures, dilation included): per-edge op latencies in the matrices,
+    each cell's preprocessing, node sums and concatenation in its input cost (paid when
+    the cell is kept), and in `fixed` the stem, the aggregation cell's projections, node
+    sums, resizes and concatenation, the multi-scale module, the head and the cost of
+    running one compiled network, all through the table's calibration (offset + scale
+    * sum). The aggregation cell's searched ops stay out of the expectation (no latency
+    term, as the paper), but `cost_of` a derived network adds them from
+    `aggregation_matrix`, so it is the table's prediction of every layer the network
+    runs (`LatencyTable.predict` of the profile's network entries).
 
     Attributes:
         kind: "params", "macs" or "latency".
@@ -38,15 +48,23 @@ class AutoRTNetCostModel:
             costs per cell ("inputs", cell 0 excluded for h > 0), and for h > 0 the
             first cell's input cost after a depth-1 ("after_reduce") or deeper
             ("after_normal") previous hyper-cell.
+        aggregation_matrix: Latency only: [aggregation edges, ops] cost of each op of
+            the aggregation cell (not in the expectation; `cost_of` adds the derived
+            network's ops); None for params and MACs.
+        aggregation_op_set: Op set of the aggregation cell's columns.
     """
 
     mode = "autortnet"
 
-    def __init__(self, kind, unit, fixed, hyper):
+    def __init__(self, kind, unit, fixed, hyper, aggregation_matrix=None,
+                 aggregation_op_set=None):
         self.kind = kind
         self.unit = unit
         self.fixed = float(fixed)
         self.hyper = hyper
+        self.aggregation_matrix = (None if aggregation_matrix is None
+                                   else np.asarray(aggregation_matrix, dtype=np.float64))
+        self.aggregation_op_set = aggregation_op_set
 
     def _evaluate(self, probabilities, matrices, xp_sum, xp_cumsum):
         total = self.fixed
@@ -82,7 +100,12 @@ class AutoRTNetCostModel:
         return float(self._evaluate(probs, matrices, np.sum, np.cumsum))
 
     def cost_of(self, genotype):
-        """Cost the model predicts for a derived network (its depths and kept edges)."""
+        """Cost the model predicts for a derived network (its depths and kept edges).
+
+        Latency: every layer the network runs, its aggregation ops included (the table's
+        prediction of the network). Params and MACs: without the aggregation cell's
+        searched edges, as the expectation.
+        """
         macro = genotype.macro_dict
         total = self.fixed
         prev_depth = None
@@ -96,13 +119,24 @@ class AutoRTNetCostModel:
                     total += spec["inputs"][k]
                 total += _kept_edges_cost(cell, matrix)
             prev_depth = depth
+        if self.aggregation_matrix is not None:
+            from tf_nas_seg.ops.op_set import get_op_set
+
+            names = get_op_set(self.aggregation_op_set).ops
+            aggregation = macro["aggregation"]
+            for e, op in enumerate(aggregation["ops"]):
+                total += float(self.aggregation_matrix[e, names.index(op)])
         return float(total)
 
     def to_json(self):
-        return {"kind": self.kind, "mode": self.mode, "unit": self.unit,
+        data = {"kind": self.kind, "mode": self.mode, "unit": self.unit,
                 "fixed": self.fixed,
                 "hyper_cells": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                  for k, v in s.items()} for s in self.hyper]}
+        if self.aggregation_matrix is not None:
+            data["aggregation"] = {"op_set": self.aggregation_op_set,
+                                   "matrix": self.aggregation_matrix.tolist()}
+        return data
 
 
 def _kept_edges_cost(cell, matrix):
@@ -122,9 +156,7 @@ def _kept_edges_cost(cell, matrix):
 
 
 def _preprocess_cost(kind, layer, shape):
-    """Cost of a 1x1 conv or factorized reduce at input (h, w, c), without building it."""
-    if kind == "latency":
-        return 0.0
+    """Params or MACs of a 1x1 conv or factorized reduce at input (h, w, c), unbuilt."""
     if kind == "params":
         # No bias: a 1x1 conv's weights are its MACs at one output pixel.
         return float(layer.count_macs((1, 1, shape[2])))
@@ -143,10 +175,10 @@ def autortnet_cost_model(supernet, kind, height, width, latency_table=None):
     """
     if kind not in COST_KINDS:
         raise ValueError(f"cost must be one of {COST_KINDS}, got {kind!r}")
-    table = None
     if kind == "latency":
         table = (latency_table if isinstance(latency_table, LatencyTable)
                  else LatencyTable.load(latency_table))
+        return _latency_cost_model(supernet, table, height, width)
     unit, scale = UNITS[kind]
     layout = supernet.layout
     stem = supernet.layout.channels
@@ -167,8 +199,9 @@ def autortnet_cost_model(supernet, kind, height, width, latency_table=None):
             node_shape = (out[0], out[1], c)
             for (node, source), layer in cell.edges.items():
                 shape = cell.edge_shape(source, node_shape, a, b)
-                m[cell.edge_rows[(node, source)]] = edge_costs(
-                    layer, kind, shape, table, cell.op_set, layer.strides)
+                m[cell.edge_rows[(node, source)]] = (
+                    layer.count_macs_per_op(shape) if kind == "macs"
+                    else layer.count_params_per_op())
             return m
 
         conv = ConvOp(c, ((1, 1),))
@@ -205,3 +238,85 @@ def autortnet_cost_model(supernet, kind, height, width, latency_table=None):
                                          *agg.projections)
         for w in layer.trainable_weights))
     return AutoRTNetCostModel(kind, unit, fixed[kind] * scale, hyper)
+
+
+def _latency_cost_model(supernet, table, height, width):
+    """The latency AutoRTNetCostModel: every term read from `table` (ms, calibrated).
+
+    Keys come from the AutoRTNet latency profile's walker, the one the table builder
+    measures: the deepest network gives each cell position's edges and input costs
+    (and, after a previous hyper-cell of two or more cells, the 1x1 preprocessing of
+    the next reduction cell), the shallowest the factorized reduce the two-input rule
+    gives a reduction cell after a depth-1 hyper-cell. A key the table lacks is a
+    LatencyTableError naming it and the bin/latency_table command.
+    """
+    from tf_nas_seg.ops.op_set import get_op_set
+    from tf_nas_seg.profiling.autortnet_profile import (AGGREGATION_TYPE,
+                                                        autortnet_layer_sections,
+                                                        autortnet_space)
+
+    layout = supernet.layout
+    cell_op_set = supernet.cell_logits()["reduce_1"][1]
+    agg_op_set = supernet.aggregation.op_set
+    space = autortnet_space(layout, supernet.num_classes, height, width, cell_op_set,
+                            agg_op_set)
+    n_ops = len(get_op_set(cell_op_set).ops)
+    edges = supernet.hyper_cells[0].cells[0].num_edges
+    scale, offset = table.calibration
+
+    def cell_costs(entries):
+        """(edge matrix, fixed ms) of one cell's entries, uncalibrated."""
+        matrix, fixed = np.zeros((edges, n_ops)), 0.0
+        for entry in entries:
+            ms = table.lookup(entry.key)
+            if entry.edge is None:
+                fixed += ms
+            else:
+                matrix[entry.edge.row, entry.edge.op_index] += ms
+        return matrix, fixed
+
+    count = len(layout.hyper_cells)
+    deepest = autortnet_layer_sections(space, layout.hyper_cells)
+    shallowest = autortnet_layer_sections(space, (1,) * count)
+    hyper = []
+    for h, cells in enumerate(layout.hyper_cells):
+        spec = {"reduce": supernet.alpha_reduce[h].name,
+                "normal": supernet.alpha_normal[h].name, "beta": supernet.betas[h].name,
+                "normal_matrix": np.zeros((edges, n_ops)), "inputs": [0.0] * cells}
+        normal = None
+        for _, k, *_, entries in (c for c in deepest["cells"] if c[0] == h):
+            matrix, fixed = cell_costs(entries)
+            if k == 0:
+                spec["reduce_matrix"] = matrix * scale
+                if h == 0:
+                    spec["inputs"][0] = fixed * scale
+                else:  # after a previous hyper-cell of two or more cells
+                    spec["after_normal"] = fixed * scale
+                continue
+            # Normal cells share one logit tensor and see the same edge shapes.
+            if normal is not None and not np.array_equal(matrix, normal):
+                raise AssertionError(f"normal cells of hyper-cell {h + 1} differ in shape")
+            normal = matrix
+            spec["normal_matrix"] = matrix * scale
+            spec["inputs"][k] = fixed * scale
+        if h > 0:
+            # The previous hyper-cell ended at its reduction cell: input 0 (its x_(-1))
+            # has twice the size and is reduced (the two-input rule).
+            entries = next(c[-1] for c in shallowest["cells"] if c[0] == h)
+            spec["after_reduce"] = cell_costs(entries)[1] * scale
+            if layout.hyper_cells[h - 1] == 1:  # never deeper
+                spec["after_normal"] = spec["after_reduce"]
+        hyper.append(spec)
+    # Outside the hyper-cells everything is fixed, except the aggregation cell's ops.
+    fixed = table.network_overhead_ms
+    aggregation = np.zeros((supernet.aggregation.num_edges, len(get_op_set(agg_op_set).ops)))
+    for part in ("stem", "aggregation", "multiscale", "head"):
+        for entry in deepest[part]:
+            ms = table.lookup(entry.key)
+            if entry.edge is not None and entry.edge.cell_type == AGGREGATION_TYPE:
+                aggregation[entry.edge.row, entry.edge.op_index] += ms
+            else:
+                fixed += ms
+    unit, _ = UNITS["latency"]
+    return AutoRTNetCostModel("latency", unit, offset + scale * fixed, hyper,
+                              aggregation * scale, agg_op_set)

@@ -7,7 +7,7 @@ from keras import ops
 
 from tf_nas_seg.networks.cas_layout import walk_cell_shapes
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
-from tf_nas_seg.search.latency_table import LatencyTable, network_key, op_key
+from tf_nas_seg.search.latency_table import LatencyTable, network_key
 from tf_nas_seg.space.mixed_op import MixedOp
 
 COST_KINDS = ("params", "macs", "latency")
@@ -58,24 +58,6 @@ def _edge_costs(layer, kind, shape):
     if kind == "macs":
         return layer.count_macs_per_op(shape)
     return layer.count_params_per_op()
-
-
-def edge_costs(layer, kind, shape, table, op_set, stride):
-    """Cost of every candidate op of a MixedOp at an input shape (h, w, c), logit order.
-
-    Used by the AutoRTNet cost model; its latency keys carry no dilation, and no
-    AutoRTNet space profile builds them yet (bin/latency_table covers the CAS spaces).
-    """
-    if kind in ("macs", "params"):
-        return _edge_costs(layer, kind, shape)
-    costs = []
-    for name in get_op_set(op_set).ops:
-        if name in NONE_OPS:
-            costs.append(0.0)
-        else:
-            costs.append(table.lookup(op_key(op_set, name, shape[2], shape[2], shape[0],
-                                              shape[1], stride)))
-    return costs
 
 
 def _latency_matrices(supernet, table, height, width, matrices):

@@ -445,7 +445,7 @@ class SearchRunner:
 
     def _method_summary(self, genotype):
         """AutoRTNet: chosen and expected depths, and the cost predicted for the derived
-        network (for --cost=latency: the sum of its ops' table entries)."""
+        network (for --cost=latency: the table's prediction of all its layers)."""
         if self.config.method != "autortnet":
             return {}
         record = self.model.depth_record()
@@ -455,11 +455,15 @@ class SearchRunner:
                                       for h in range(count)],
                   "initial_cells": list(self.layout.hyper_cells)}
         if self.model.cost_model is not None:
+            latency = self.model.cost_model.kind == "latency"
             result["derived_predicted_cost"] = {
                 "value": self.model.cost_model.cost_of(genotype),
                 "unit": self.model.cost_model.unit, "kind": self.model.cost_model.kind,
-                "covers": "stem, kept cells, aggregation input projections, multi-scale "
-                          "module, head (not the aggregation cell's searched edges)"}
+                "covers": ("every layer the derived network runs (the table's "
+                           "calibrated prediction), the aggregation cell's ops included"
+                           if latency else
+                           "stem, kept cells, aggregation input projections, multi-scale "
+                           "module, head (not the aggregation cell's searched edges)")}
         return result
 
 
