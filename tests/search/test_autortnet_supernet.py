@@ -185,3 +185,21 @@ def _cas_genotype():
             "concat": [2]}
     return Genotype.from_json({"schema_version": 1, "method": "cas",
                                "cells": {"normal": cell, "reduce": cell}})
+
+
+@pytest.mark.slow  # traces a second supernet (about a minute on 2 busy cores)
+def test_a_hyper_cell_of_one_cell_searches():
+    # Its shared normal-cell logits are never read; their gradient is zero, not an error.
+    layout = AutoRTNetLayout(hyper_cells=(1, 2, 1), channels=4, channel_growth=2, steps=1,
+                             agg_channels=4, ms_channels=4)
+    model = AutoRTNetSupernet(3, layout, seed=0)
+    model(np.zeros((1, H, W, 3), "float32"), training=False)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, H, W, 3)).astype("float32")
+    labels = rng.integers(0, 3, (2, H, W)).astype("int32")
+    ce, _, weight_grads, arch_grads = model._loss_and_grads(images, labels)
+    assert np.isfinite(float(ce))
+    unused = [g for g, v in zip(arch_grads, model.arch_variables)
+              if v.name == model.alpha_normal[0].name]
+    assert unused and not np.any(ops.convert_to_numpy(unused[0]))
+    assert any(np.any(ops.convert_to_numpy(g)) for g in weight_grads)

@@ -173,7 +173,14 @@ class BilevelSearchModel(keras.Model):
                 with tf.GradientTape() as tape:
                     logits = self(images, training=True)
                     ce = masked_cross_entropy(labels, logits, self.ignore_label)
-                grads = [_dense(g) for g in tape.gradient(ce, variables)]
+                grads = tape.gradient(ce, variables)
+                n = len(self.weight_variables)
+                # A logit the network never reads (the shared normal-cell logits of an
+                # AutoRTNet hyper-cell that has a single cell) has no gradient: zero.
+                # An unused weight stays an error; it would point at a wiring bug.
+                grads = ([_dense(g) for g in grads[:n]]
+                         + [ops.zeros_like(v) if g is None else _dense(g)
+                            for g, v in zip(grads[n:], variables[n:])])
                 return ce, logits, grads
 
             self._grad_fn = tf.function(loss_and_grads)
