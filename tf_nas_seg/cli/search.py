@@ -31,6 +31,16 @@ def main(argv):
 
     try:
         config = config_from_flags(SearchConfig)
+        if config.method == "autortnet" and "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
+            # NOTE: with TensorFlow 2.21's oneDNN CPU kernels the AutoRTNet search step
+            # corrupts the heap (glibc "double free or corruption", abort) at inputs of
+            # 176x240 and 192x256, while 64x128 runs; with TensorFlow's own kernels all
+            # run. Until the op is pinned down, AutoRTNet searches restart themselves
+            # with oneDNN off (set TF_ENABLE_ONEDNN_OPTS=1 to override).
+            logging.warning("AutoRTNet search: restarting with TF_ENABLE_ONEDNN_OPTS=0 "
+                            "(see tf_nas_seg/cli/search.py)")
+            os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+            os.execv(sys.executable, [sys.executable] + sys.argv)
         summary = run_search(config)
     except (SearchError, DatasetError, GenotypeError, LatencyTableError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
