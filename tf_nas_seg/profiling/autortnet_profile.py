@@ -26,7 +26,6 @@ hyper-cell ended at its reduction cell.
 import functools
 
 import keras
-import numpy as np
 
 from tf_nas_seg.networks.autortnet_layout import (DEFAULT_MULTISCALE, AutoRTNetLayout,
                                                   scale_channels)
@@ -34,14 +33,14 @@ from tf_nas_seg.networks.stem import Standardize
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.macs import out_size
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
-from tf_nas_seg.profiling.cas_profile import (KEEP_EDGES, CellPlan, _add, _concat,
-                                              _conv1x1, _layer, _op_entry, _resize,
-                                              cell_entries)
+from tf_nas_seg.profiling.cas_profile import (CellPlan, _add, _concat, _conv1x1, _layer,
+                                              _op_entry, _resize, cell_entries,
+                                              derivable_ops, sample_cell)
 from tf_nas_seg.profiling.layer_entry import EdgeRef, LayerEntry, inference_call
 from tf_nas_seg.profiling.space_profile import SpaceProfile, register_profile
 from tf_nas_seg.search.latency_table import fixed_key
 from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS
-from tf_nas_seg.space.genotype import CellGenotype, Edge, Genotype
+from tf_nas_seg.space.genotype import Genotype
 
 # Op sets of the AutoRTNet search space (the supernet's, see autortnet_supernet).
 CELL_OP_SET = "autortnet_cell"
@@ -284,20 +283,11 @@ class AutoRTNetProfile(SpaceProfile):
         op_probabilities = op_probabilities or {}
         cells = {}
         for name, op_set in self.op_sets(space).items():
-            ops = [o for o in get_op_set(op_set).ops if o not in NONE_OPS]
-            p = op_probabilities.get(name)
-            p = None if p is None else np.asarray(p, dtype=np.float64) / np.sum(p)
             if name == AGGREGATION_TYPE:
+                ops, p = derivable_ops(op_set, op_probabilities.get(name))
                 chosen = [ops[rng.choice(len(ops), p=p)] for _ in AGGREGATION_EDGES]
                 continue
-            nodes = []
-            for j in range(layout.steps):
-                sources = sorted(rng.choice(j + 2, size=min(KEEP_EDGES, j + 2),
-                                            replace=False))
-                nodes.append(tuple(Edge(ops[rng.choice(len(ops), p=p)], int(s))
-                                   for s in sources))
-            cells[name] = CellGenotype(op_set, tuple(nodes),
-                                       tuple(range(2, layout.steps + 2)))
+            cells[name] = sample_cell(op_set, layout.steps, rng, op_probabilities.get(name))
         cells["multiscale"] = DEFAULT_MULTISCALE
         fraction = rng.uniform()
         depths = [1 + int(rng.binomial(n - 1, fraction)) for n in layout.hyper_cells]

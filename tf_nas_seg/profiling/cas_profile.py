@@ -25,6 +25,31 @@ from tf_nas_seg.space.multi_scale_cell import MultiScaleCell
 KEEP_EDGES = 2
 
 
+def derivable_ops(op_set, probabilities=None):
+    """(ops of `op_set` without the no-edge op, their normalised sampling probabilities)."""
+    ops = [o for o in get_op_set(op_set).ops if o not in NONE_OPS]
+    p = None if probabilities is None else (np.asarray(probabilities, dtype=np.float64)
+                                            / np.sum(probabilities))
+    return ops, p
+
+
+def sample_cell(op_set, steps, rng, probabilities=None):
+    """A random derived cell: KEEP_EDGES distinct sources per node, an op per edge.
+
+    Args:
+        op_set: Op set of the cell.
+        steps: Intermediate nodes.
+        rng: A numpy Generator.
+        probabilities: Optional weights of the derivable ops (None: uniform).
+    """
+    ops, p = derivable_ops(op_set, probabilities)
+    nodes = []
+    for j in range(steps):
+        sources = sorted(rng.choice(j + 2, size=min(KEEP_EDGES, j + 2), replace=False))
+        nodes.append(tuple(Edge(ops[rng.choice(len(ops), p=p)], int(s)) for s in sources))
+    return CellGenotype(op_set, tuple(nodes), tuple(range(2, steps + 2)))
+
+
 def _layer(cls, *args, **kwargs):
     return inference_call(cls(*args, **kwargs))
 
@@ -304,18 +329,9 @@ class CASProfile(SpaceProfile):
         op_probabilities = op_probabilities or {}
         cells = {}
         for cell_type, op_set in self.op_sets(space).items():
-            ops = [o for o in get_op_set(op_set).ops if o not in NONE_OPS]
-            p = op_probabilities.get(cell_type)
-            p = None if p is None else np.asarray(p, dtype=np.float64) / np.sum(p)
             steps = layout.ms_steps if cell_type == "multiscale" else layout.steps
-            nodes = []
-            for j in range(steps):
-                sources = sorted(rng.choice(j + 2, size=min(KEEP_EDGES, j + 2),
-                                            replace=False))
-                nodes.append(tuple(Edge(ops[rng.choice(len(ops), p=p)], int(s))
-                                   for s in sources))
-            cells[cell_type] = CellGenotype(op_set, tuple(nodes),
-                                            tuple(range(2, steps + 2)))
+            cells[cell_type] = sample_cell(op_set, steps, rng,
+                                           op_probabilities.get(cell_type))
         return self._genotype(space, cells)
 
     def build_network(self, space, genotype, batch=1):

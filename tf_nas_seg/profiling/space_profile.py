@@ -20,32 +20,37 @@ a prediction looks up is one the build measured. CAS registers `CASProfile`
 (`cas_profile`), AutoRTNet `AutoRTNetProfile` (`autortnet_profile`).
 """
 
+import abc
 
-class SpaceProfile:
+
+class SpaceProfile(abc.ABC):
     """Base class of the per-method latency profiles (see the module docstring)."""
 
     method = None
 
+    @abc.abstractmethod
     def check_space(self, space):
         """Raises ValueError naming the problem if `space` is not valid for the method."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def supernet_entries(self, space):
-        raise NotImplementedError
+        """Every LayerEntry a network of the space can contain, at the target size."""
 
+    @abc.abstractmethod
     def network_entries(self, space, genotype):
-        raise NotImplementedError
+        """The LayerEntries of the derived network of `genotype` (same walker)."""
 
+    @abc.abstractmethod
     def sample_genotype(self, space, rng, op_probabilities=None):
         """A random derived architecture; `op_probabilities` {op set: [p per op]}."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def build_network(self, space, genotype, batch=1):
-        raise NotImplementedError
+        """The Keras model of `genotype` at the space's target size."""
 
+    @abc.abstractmethod
     def op_sets(self, space):
         """The op sets of the searched cells (for sampling per-architecture op mixes)."""
-        raise NotImplementedError
 
     def whole_networks(self, space):
         return {}
