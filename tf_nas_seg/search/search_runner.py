@@ -58,7 +58,7 @@ class SearchRunner:
     # Set-up -----------------------------------------------------------------------
     def _check_or_write_config(self):
         check_or_write_config(self.run_dir, self.config.to_json(), RESUMABLE_CHANGES,
-                              SearchError)
+                              SearchError, defaults=SearchConfig().to_json())
 
     def _configure_tensorflow(self):
         configure_tensorflow(self.config.seed, self.config.deterministic, self.config.threads)

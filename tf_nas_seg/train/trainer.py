@@ -191,7 +191,8 @@ class Trainer:
         from tf_nas_seg.data import batch_stream
 
         c = self.config
-        check_or_write_config(self.run_dir, c.to_json(), RESUMABLE_CHANGES, TrainError)
+        check_or_write_config(self.run_dir, c.to_json(), RESUMABLE_CHANGES, TrainError,
+                              defaults=TrainConfig().to_json())
         self._configure_tensorflow()
         try:
             self._load_data()

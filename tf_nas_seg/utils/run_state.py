@@ -21,7 +21,7 @@ from absl import logging
 from tf_nas_seg.space.genotype import write_json_atomic
 
 
-def check_or_write_config(run_dir, current, resumable_changes, error_cls):
+def check_or_write_config(run_dir, current, resumable_changes, error_cls, defaults=None):
     """Writes `run_dir/config.json`, or checks it against the one already there.
 
     Args:
@@ -29,6 +29,10 @@ def check_or_write_config(run_dir, current, resumable_changes, error_cls):
         current: The JSON-able config of this invocation.
         resumable_changes: Keys that may differ between a run and its resumption.
         error_cls: Exception class raised on a mismatch.
+        defaults: The JSON-able default config. A setting missing from the saved
+            config (the run was started by an older version, before the setting
+            existed) matches when this invocation leaves it at its default, which
+            reproduces the older behaviour.
 
     Raises:
         error_cls: The directory holds a run with other settings.
@@ -38,8 +42,11 @@ def check_or_write_config(run_dir, current, resumable_changes, error_cls):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
-        changed = sorted(k for k in set(saved) | set(current)
-                         if k not in resumable_changes and saved.get(k) != current.get(k))
+        defaults = defaults or {}
+        changed = sorted(
+            k for k in set(saved) | set(current)
+            if k not in resumable_changes and saved.get(k) != current.get(k)
+            and not (k not in saved and k in defaults and current.get(k) == defaults[k]))
         if changed:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
                                 for k in changed)

@@ -1,0 +1,55 @@
+"""check_or_write_config: what a resumed run may and may not change."""
+
+import json
+
+import pytest
+
+from tf_nas_seg.utils.run_state import check_or_write_config
+
+
+class _Mismatch(ValueError):
+    pass
+
+
+def _saved(tmp_path, config):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+
+def test_first_call_writes_the_config(tmp_path):
+    check_or_write_config(str(tmp_path), {"lr": 0.1}, (), _Mismatch)
+    assert json.loads((tmp_path / "config.json").read_text()) == {"lr": 0.1}
+
+
+def test_changed_setting_is_refused_and_named(tmp_path):
+    _saved(tmp_path, {"lr": 0.1, "seed": 0})
+    with pytest.raises(_Mismatch, match=r"lr: 0.1 -> 0.2"):
+        check_or_write_config(str(tmp_path), {"lr": 0.2, "seed": 0}, (), _Mismatch)
+
+
+def test_resumable_setting_may_change(tmp_path):
+    _saved(tmp_path, {"lr": 0.1, "iterations": 10})
+    check_or_write_config(str(tmp_path), {"lr": 0.1, "iterations": 20}, ("iterations",),
+                          _Mismatch)
+    assert json.loads((tmp_path / "config.json").read_text())["iterations"] == 20
+
+
+def test_setting_added_by_a_newer_version_resumes_at_its_default(tmp_path):
+    _saved(tmp_path, {"lr": 0.1})
+    defaults = {"lr": 0.01, "schedule": "poly"}
+    check_or_write_config(str(tmp_path), {"lr": 0.1, "schedule": "poly"}, (), _Mismatch,
+                          defaults=defaults)
+
+
+def test_setting_added_by_a_newer_version_refused_off_its_default(tmp_path):
+    _saved(tmp_path, {"lr": 0.1})
+    defaults = {"lr": 0.01, "schedule": "poly"}
+    with pytest.raises(_Mismatch, match=r"schedule: None -> 'cosine'"):
+        check_or_write_config(str(tmp_path), {"lr": 0.1, "schedule": "cosine"}, (),
+                              _Mismatch, defaults=defaults)
+
+
+def test_setting_dropped_from_the_saved_run_is_refused(tmp_path):
+    _saved(tmp_path, {"lr": 0.1, "schedule": "cosine"})
+    with pytest.raises(_Mismatch, match="schedule"):
+        check_or_write_config(str(tmp_path), {"lr": 0.1}, (), _Mismatch,
+                              defaults={"lr": 0.1})
