@@ -103,12 +103,18 @@ def draw_search_progress(history, path, cost_unit=""):
         cost_unit: Unit of the expected cost, for the axis label.
     """
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    # Before architecture updates start (warm-up) nothing is measured on the
+    # architecture split; the history holds 0 there, which is not a value to draw.
+    arch = [h for h in history if h["arch_ce"] or h["arch_miou"]]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), layout="constrained")
     axes[0].plot(epochs, [h["weight_loss"] for h in history], label="weights split CE")
-    axes[0].plot(epochs, [h["arch_ce"] for h in history], label="architecture split CE")
+    axes[0].plot([h["epoch"] for h in arch], [h["arch_ce"] for h in arch],
+                 label="architecture split CE")
     axes[0].set_ylabel("loss")
     axes[0].legend(fontsize=8)
-    axes[1].plot(epochs, [h["arch_miou"] for h in history], color="tab:green")
+    axes[1].plot([h["epoch"] for h in arch], [h["arch_miou"] for h in arch],
+                 color="tab:green")
+    axes[1].set_xlim(axes[0].get_xlim())
     axes[1].set_ylabel("architecture-split mIoU")
     axes[2].plot(epochs, [h["expected_cost"] for h in history], color="tab:red")
     axes[2].set_ylabel(f"expected cost {cost_unit}".strip())
