@@ -30,7 +30,7 @@ def tiny_settings(space):
             "dtype": "float32", "batch": 1,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "space": space}
+            "layer_repeats": 2, "space": space}
 
 
 @pytest.fixture(scope="session")

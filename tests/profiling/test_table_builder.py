@@ -6,7 +6,8 @@ import pytest
 
 from tf_nas_seg.profiling.layer_entry import dedupe
 from tf_nas_seg.profiling.space_profile import get_profile
-from tf_nas_seg.profiling.table_builder import build_table, open_table
+from tf_nas_seg.profiling.compiled_timer import CompiledTimer
+from tf_nas_seg.profiling.table_builder import build_table, open_table, repeated_layer
 from tf_nas_seg.search.latency_table import LatencyTable, LatencyTableError
 
 from tests.profiling.conftest import fast_timer, tiny_settings, tiny_space
@@ -19,10 +20,60 @@ def test_build_measures_every_key_and_records_the_settings(tiny_table):
     loaded = LatencyTable.load(tiny_table.path)
     assert loaded.entries == tiny_table.entries
     for field in ("device", "tensorflow", "dtype", "batch", "intra_op_threads",
-                  "inter_op_threads", "created", "build_seconds", "call_overhead_ms"):
+                  "inter_op_threads", "layer_repeats", "created", "build_seconds",
+                  "call_overhead_ms"):
         assert field in loaded.meta, field
     assert loaded.meta["space"]["height"] == 32
     assert loaded.network_overhead_ms > 0
+    # layer_repeats 2: the layer alone and two copies were both timed, for every key
+    assert set(loaded.meta["raw_ms"]) == set(loaded.meta["raw_repeated_ms"]) == keys
+
+
+def test_repeated_layer_applies_each_copy_to_its_own_inputs():
+    calls = []
+
+    def layer(a, b):
+        calls.append((a, b))
+        return a + b
+
+    outputs = repeated_layer(layer, 2, 3)(1, 2, 10, 20, 100, 200)
+    assert outputs == [3, 30, 300]
+    assert calls == [(1, 2), (10, 20), (100, 200)]
+
+
+def test_entry_is_the_marginal_cost_of_one_more_copy(tmp_path):
+    """With R copies timed at t_R and one at t_1, the entry is (t_R - t_1) / (R - 1)."""
+
+    class ScriptedTimer(CompiledTimer):
+        """Reports 2 ms + 3 ms per copy of the layer (a start-up cost and a layer cost)."""
+
+        def measure_many(self, items, passes=3):
+            results = []
+            for fn, inputs in items:
+                copies = len(inputs)  # every layer here takes one input
+                results.append({"median_ms": 2.0 + 3.0 * copies, "runs": 1,
+                                "spread_ms": 0.0, "trace_s": 0.0})
+            return results
+
+        def call_overhead_ms(self):
+            return 0.5
+
+    space = tiny_space()
+    settings = {**tiny_settings(space), "layer_repeats": 4}
+    table = open_table(str(tmp_path / "t.json"), settings)
+    table, _ = build_table(table, ScriptedTimer(), batch=1, progress=lambda _: None)
+    one_input = [e.key for e in get_profile("cas").supernet_entries(space)
+                 if len(e.input_shapes) == 1]
+    assert one_input
+    for key in one_input:
+        assert table.entries[key] == pytest.approx(3.0)
+        assert table.meta["raw_ms"][key] == pytest.approx(5.0)
+        assert table.meta["raw_repeated_ms"][key] == pytest.approx(14.0)
+    # R = 1: the layer alone minus the call overhead
+    table1 = open_table(str(tmp_path / "t1.json"), {**settings, "layer_repeats": 1})
+    table1, _ = build_table(table1, ScriptedTimer(), batch=1, progress=lambda _: None)
+    for key in one_input:
+        assert table1.entries[key] == pytest.approx(4.5)
 
 
 class Interrupt(Exception):

@@ -98,7 +98,7 @@ def test_latency_needs_a_table_and_names_a_missing_key(supernet, tmp_path):
     with pytest.raises(LatencyTableError, match="does not exist"):
         cas_cost_model(supernet, "latency", 32, 32, latency_table=str(tmp_path / "no.json"))
     path = tmp_path / "table.json"
-    path.write_text(json.dumps({"schema_version": 2, "device": "cpu:test",
+    path.write_text(json.dumps({"schema_version": 3, "device": "cpu:test",
                                 "entries": {op_key("cas_backbone", "conv_3x3", 4, 4, 8, 8,
                                                    1): 0.5}}))
     with pytest.raises(LatencyTableError, match=r"no entry 'fixed/standardize\|3\|3\|"

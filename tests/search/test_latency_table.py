@@ -10,6 +10,7 @@ from tf_nas_seg.search.latency_table import (TABLE_SCHEMA_VERSION, LatencyTable,
 
 SETTINGS = {"device": "cpu:test", "device_type": "CPU", "tensorflow": "2.21.0",
             "dtype": "float32", "batch": 1, "intra_op_threads": 2, "inter_op_threads": 1,
+            "layer_repeats": 8,
             "space": {"method": "cas", "height": 32, "width": 48}}
 
 
@@ -54,10 +55,10 @@ def test_a_miss_names_the_key_and_the_command(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
-    (json.dumps({"schema_version": 1, "entries": {}}), "schema_version must be 2"),
-    (json.dumps({"schema_version": 2, "entries": {"k": -1.0}}), "non-negative"),
-    (json.dumps({"schema_version": 2, "entries": {"k": "fast"}}), "non-negative"),
-    (json.dumps({"schema_version": 2, "entries": {}, "call_overhead_ms": -2}),
+    (json.dumps({"schema_version": 2, "entries": {}}), "schema_version must be 3"),
+    (json.dumps({"schema_version": 3, "entries": {"k": -1.0}}), "non-negative"),
+    (json.dumps({"schema_version": 3, "entries": {"k": "fast"}}), "non-negative"),
+    (json.dumps({"schema_version": 3, "entries": {}, "call_overhead_ms": -2}),
      "call_overhead_ms"),
 ])
 def test_malformed_tables_are_refused_with_the_fix(tmp_path, content, message):

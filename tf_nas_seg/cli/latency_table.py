@@ -148,7 +148,8 @@ def run(search, latency):
     settings = {"device": name, "device_type": device_type,
                 "tensorflow": tf.__version__, "dtype": "float32",
                 "batch": latency.latency_batch, "intra_op_threads": intra,
-                "inter_op_threads": inter, "space": space}
+                "inter_op_threads": inter, "layer_repeats": latency.layer_repeats,
+                "space": space}
     table = open_table(latency.table, settings)
     layer_timer, network_timer = _timers(latency, device)
     if latency.mode == "build":

@@ -44,6 +44,13 @@ class LatencyConfig:
                                     "ops run one after another, as the table's sums "
                                     "assume). Intra-op threads: --threads.",
                                     lower=0, upper=1024)
+    layer_repeats: int = setting(8, "Copies of each layer in the compiled function that "
+                                 "times it, each on its own input; the entry is the "
+                                 "marginal cost of one more copy, (t_R - t_1) / (R - 1): "
+                                 "what the layer costs between other layers of a network "
+                                 "(threads busy, no per-call start-up). 1: the layer alone "
+                                 "minus the call overhead (over-counts small layers on "
+                                 "CPUs).", lower=1, upper=64)
     warmup: int = setting(3, "Untimed calls of each compiled layer or network after "
                           "tracing.", lower=0, upper=1000)
     min_repeats: int = setting(15, "Fewest timed calls per layer (the median is kept).",

@@ -26,7 +26,7 @@ import os
 
 from tf_nas_seg.space.genotype import write_json_atomic
 
-TABLE_SCHEMA_VERSION = 2
+TABLE_SCHEMA_VERSION = 3
 BUILD_HINT = ("measure a table for this search configuration on the target device with "
               "bin/latency_table --mode=build (same op sets, widths, target resolution "
               "and batch)")
@@ -34,7 +34,7 @@ NETWORK_HINT = ("measure the CAS whole-network costs with bin/latency_table "
                 "--mode=network (same settings and --table)")
 # Measurement settings a table records; a build resumes only with identical ones.
 SETTINGS_FIELDS = ("device", "device_type", "tensorflow", "dtype", "batch",
-                   "intra_op_threads", "inter_op_threads", "space")
+                   "intra_op_threads", "inter_op_threads", "layer_repeats", "space")
 
 
 class LatencyTableError(ValueError):
