@@ -199,3 +199,14 @@ def test_int8_tflite_of_the_peer_converts_and_runs(exported):
     runner = ArtifactRunner(path)
     assert runner(images[:1]).shape == (1, 32, 48, CLASSES)
     assert runner._interpreter.get_input_details()[0]["dtype"] == np.uint8
+
+
+def test_model_card_paths_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from tf_nas_seg.export.exporter import _shell_dir, portable_path
+
+    monkeypatch.chdir(tmp_path)
+    assert portable_path(str(tmp_path / "runs" / "best.keras")) == os.path.join(
+        "runs", "best.keras")
+    outside = os.path.abspath(os.path.join(str(tmp_path), os.pardir, "elsewhere.keras"))
+    assert portable_path(outside) == outside
+    assert _shell_dir("saved_models/m") == '"$PWD/saved_models/m"'

@@ -101,6 +101,24 @@ def _files(directory):
     return sizes
 
 
+def portable_path(path):
+    """`path` relative to the working directory when it lies under it, else absolute.
+
+    Model cards travel with the model (shipped in the repository, copied to a
+    server): a path relative to the repository root stays true on every clone, an
+    absolute one only on the machine that exported it.
+    """
+    path = os.path.abspath(path)
+    relative = os.path.relpath(path, os.getcwd())
+    return path if relative.startswith(os.pardir) else relative
+
+
+def _shell_dir(path):
+    """A directory for a shell command: "$PWD/rel" under the working directory."""
+    path = portable_path(path)
+    return path if os.path.isabs(path) else f'"$PWD/{path}"'
+
+
 def _resolve_genotype(config, model_path):
     path = (config or {}).get("genotype")
     if not path:
@@ -111,7 +129,7 @@ def _resolve_genotype(config, model_path):
     for candidate in candidates:
         if os.path.exists(candidate):
             with open(candidate, encoding="utf-8") as f:
-                return os.path.abspath(candidate), json.load(f)
+                return portable_path(candidate), json.load(f)
     return path, None
 
 
@@ -327,14 +345,14 @@ def model_card(model, model_path, name, version, size, config, summary, artifact
                     "device": "CPU", "cpu": env["cpu"], "cpu_count": env["cpu_count"],
                     "load_average": env["load_average"], "by_artifact": latency},
         "how_made": {"command": command or " ".join(sys.argv),
-                     "source_model": os.path.abspath(model_path),
+                     "source_model": portable_path(model_path),
                      "train_config": config, "tf_nas_seg": tf_nas_seg.__version__,
                      "tensorflow": tf.__version__, "keras": keras.__version__,
                      "wall_time_training_seconds": summary.get("wall_time_seconds")},
-        "source_model": os.path.abspath(model_path),
+        "source_model": portable_path(model_path),
         "serving": {
             "tensorflow_serving": (f"docker run --rm -p 8501:8501 -v "
-                                   f"{os.path.join(os.path.abspath(out_dir), name)}:/models/{name}"
+                                   f"{_shell_dir(os.path.join(out_dir, name))}:/models/{name}"
                                    f" -e MODEL_NAME={name} tensorflow/serving"),
             "rest_predict": (f"POST http://localhost:8501/v1/models/{name}:predict with "
                              '{"instances": [<H x W x 3 uint8 nested list>]}')},
