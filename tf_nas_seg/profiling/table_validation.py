@@ -98,22 +98,28 @@ def _infer(model, images):
     return model(images, training=False)
 
 
-def measure_networks(table, genotypes, timer, batch, passes=3):
+def measure_networks(table, genotypes, timer, batch, passes=3, seed=0):
     """Median end-to-end latency (ms) of derived networks, NETWORK_CHUNK at a time.
 
-    Yields (index, result dict) as each chunk finishes (interleaved timing rounds).
+    The networks are measured in a random order (fixed by `seed`): samples come sorted
+    by predicted latency, and measured in that order a slow drift of the machine's
+    speed would read as an error that grows with the network's cost. Each chunk's
+    networks are timed in interleaved rounds.
+
+    Yields (index into `genotypes`, result dict) as each chunk finishes.
     """
     space = table.meta["space"]
     profile = get_profile(space["method"])
     images = timer.inputs([(space["height"], space["width"], 3)], batch, scale=60.0,
                           offset=120.0)
-    for chunk_start in range(0, len(genotypes), NETWORK_CHUNK):
-        chunk = genotypes[chunk_start:chunk_start + NETWORK_CHUNK]
-        models = [profile.build_network(space, genotype, batch) for genotype in chunk]
+    order = np.random.default_rng([seed, 7]).permutation(len(genotypes))
+    for chunk_start in range(0, len(order), NETWORK_CHUNK):
+        chunk = [int(i) for i in order[chunk_start:chunk_start + NETWORK_CHUNK]]
+        models = [profile.build_network(space, genotypes[i], batch) for i in chunk]
         results = timer.measure_many(
             [(functools.partial(_infer, model), images) for model in models], passes)
-        for offset, result in enumerate(results):
-            yield chunk_start + offset, result
+        for index, result in zip(chunk, results):
+            yield index, result
         del models
 
 
@@ -135,9 +141,10 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
            for g, _ in archs]
     measured = [0.0] * len(archs)
     start = time.perf_counter()
-    for i, result in measure_networks(table, [g for g, _ in archs], timer, batch, passes):
+    for done, (i, result) in enumerate(measure_networks(
+            table, [g for g, _ in archs], timer, batch, passes, seed), 1):
         measured[i] = result["median_ms"]
-        progress(f"[{i + 1}/{len(archs)}] table sum {raw[i]:.2f} ms, measured "
+        progress(f"[{done}/{len(archs)}] network {i}: table sum {raw[i]:.2f} ms, measured "
                  f"{measured[i]:.2f} ms  elapsed {time.perf_counter() - start:.0f} s")
     scale, offset = np.polyfit(np.asarray(raw), np.asarray(measured), 1)
     if not scale > 0:
@@ -207,8 +214,8 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
             rows[i] = done[key]
         else:
             todo.append((i, genotype, predicted))
-    for position, result in measure_networks(table, [g for _, g, _ in todo], timer,
-                                             batch, passes):
+    for done, (position, result) in enumerate(measure_networks(
+            table, [g for _, g, _ in todo], timer, batch, passes, seed), 1):
         i, genotype, predicted = todo[position]
         measured = result["median_ms"]
         rows[i] = {"index": i, "predicted_ms": round(predicted, 4),
@@ -216,7 +223,7 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
                    "error_pct": round(100 * (predicted - measured) / measured, 2),
                    "runs": result["runs"], "spread_ms": round(result["spread_ms"], 4),
                    "genotype": genotype.to_json()}
-        progress(f"[{i + 1}/{len(archs)}] predicted {predicted:.2f} ms, measured "
+        progress(f"[{done}/{len(todo)}] network {i}: predicted {predicted:.2f} ms, measured "
                  f"{measured:.2f} ms ({rows[i]['error_pct']:+.1f}%)  elapsed "
                  f"{time.perf_counter() - start:.0f} s")
         report["architectures"] = [rows[k] for k in sorted(rows)]
