@@ -53,3 +53,17 @@ def test_benchmark_refuses_a_missing_model(tmp_path):
 
     with pytest.raises(BenchmarkError, match="does not exist"):
         run_benchmark([str(tmp_path / "none.keras")], [(32, 32)], runs=1)
+
+
+def test_model_labels_tell_models_with_the_same_file_name_apart():
+    from tf_nas_seg.benchmark.benchmark_runner import model_labels
+
+    models = ["runs/demo/train/model.keras", "runs/demo/saved_models/demo/1",
+              "runs/demo_peer/train/model.keras", "x/model_int8.tflite",
+              "runs/demo/train/model.keras"]
+    formats = ["keras", "saved_model", "keras", "tflite", "keras"]
+    assert model_labels(models, formats) == {
+        "runs/demo/train/model.keras": "demo/train/model.keras",
+        "runs/demo/saved_models/demo/1": "demo/1",
+        "runs/demo_peer/train/model.keras": "demo_peer/train/model.keras",
+        "x/model_int8.tflite": "model_int8.tflite"}

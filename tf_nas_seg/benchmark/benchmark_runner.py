@@ -162,16 +162,41 @@ def run_benchmark(models, resolutions, *, runs=500, warmup=20, device="/CPU:0", 
     }
 
 
+def model_labels(models, formats):
+    """{model path: the shortest trailing part of its path that tells it apart}.
+
+    A SavedModel gets at least NAME/VERSION, other files their file name; two models
+    whose short names collide (two `model.keras` from different runs) get as many
+    parent folders as it takes to tell them apart.
+    """
+    paths = list(dict.fromkeys(models))
+    minimum = {m: 2 if f == "saved_model" else 1 for m, f in zip(models, formats)}
+    parts = {m: m.rstrip("/").split("/") for m in paths}
+    depth = {m: minimum[m] for m in paths}
+    while True:
+        labels = {m: "/".join(parts[m][-depth[m]:]) for m in paths}
+        seen = {}
+        for m in paths:
+            seen.setdefault(labels[m], []).append(m)
+        clashes = [m for group in seen.values() if len(group) > 1 for m in group
+                   if depth[m] < len(parts[m])]
+        if not clashes:
+            return labels
+        for m in clashes:
+            depth[m] += 1
+
+
 def markdown_table(report):
     """The results as a Markdown table; ratios are to the first model at each resolution."""
     lines = ["| model | format | resolution | median ms | p90 ms | p99 ms | FPS | GMACs | "
              "GFLOP/s | of matmul peak | latency ratio | table prediction ms |",
              "|" + "---|" * 12]
     first = {}
+    labels = model_labels([e["model"] for e in report["results"]],
+                          [e["format"] for e in report["results"]])
 
     def label(entry):
-        parts = entry["model"].rstrip("/").split("/")
-        return "/".join(parts[-2:]) if entry["format"] == "saved_model" else parts[-1]
+        return labels[entry["model"]]
 
     for entry in report["results"]:
         res = tuple(entry["resolution"])
