@@ -67,3 +67,34 @@ def test_model_labels_tell_models_with_the_same_file_name_apart():
         "runs/demo/saved_models/demo/1": "demo/1",
         "runs/demo_peer/train/model.keras": "demo_peer/train/model.keras",
         "x/model_int8.tflite": "model_int8.tflite"}
+
+
+def test_table_prediction_is_the_whole_network_or_says_why_not(tmp_path):
+    import numpy as np
+
+    from tests.profiling.conftest import TINY_LAYOUT, tiny_space
+    from tf_nas_seg.benchmark.latency_prediction import predict_latency_ms
+    from tf_nas_seg.profiling.space_profile import get_profile
+    from tf_nas_seg.search.latency_table import LatencyTable
+
+    space = tiny_space()
+    profile = get_profile("cas")
+    keys = {e.key for e in profile.supernet_entries(space)}
+    meta = {"space": space, "call_overhead_ms": 0.2,
+            "calibration": {"scale": 2.0, "offset_ms": 1.0}}
+    table = LatencyTable({k: 0.01 * (i + 1) for i, k in enumerate(sorted(keys))}, meta)
+    genotype = profile.sample_genotype(space, np.random.default_rng(0))
+    path = tmp_path / "genotype.json"
+    genotype.save(path)
+    network = [e.key for e in profile.network_entries(space, genotype)]
+    ms, n, why = predict_latency_ms(str(path), table, 32, 48, 3)
+    assert why is None and n == len(network)
+    assert ms == pytest.approx(1.0 + 2.0 * (0.2 + sum(table.entries[k] for k in network)))
+    assert predict_latency_ms(str(path), table, 64, 96, 3)[2].startswith(
+        "the table was measured at 32x48")
+    assert "classes" in predict_latency_ms(str(path), table, 32, 48, 5)[2]
+    other = genotype.__class__.create(genotype.method, dict(genotype.cells),
+                                      macro={"layout": {**TINY_LAYOUT.to_json(),
+                                                        "channels": 8}})
+    other.save(tmp_path / "other.json")
+    assert "layout" in predict_latency_ms(str(tmp_path / "other.json"), table, 32, 48, 3)[2]

@@ -51,6 +51,9 @@ def test_validation_on_a_tiny_space_gives_finite_figures_and_a_plot(tiny_table, 
     rows = saved["architectures"]
     assert len(rows) == 3 and all(r["measured_ms"] > 0 and r["predicted_ms"] > 0
                                   for r in rows)
+    # the synthetic table is uncalibrated: both summaries read the same predictions
+    assert all(r["uncalibrated_ms"] == r["predicted_ms"] for r in rows)
+    assert saved["summary_uncalibrated"] == saved["summary"]
     with open(report["plot"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.splitext(report["plot"])[0] == os.path.splitext(out)[0]
@@ -84,6 +87,8 @@ def test_calibration_fits_a_linear_map_and_predictions_use_it(tiny_table, tmp_pa
     monkeypatch.setattr(validation, "measure_networks", measured_as(1.5, 2.0))
     fit = validation.calibrate_table(table, fast_timer(), 1, 4, 0, lambda _: None)
     assert fit["scale"] == pytest.approx(1.5, rel=1e-4)
+    assert [n["measured_ms"] for n in fit["networks"]] == pytest.approx(
+        [2.0 + 1.5 * n["table_sum_ms"] for n in fit["networks"]], abs=1e-3)
     assert fit["offset_ms"] == pytest.approx(2.0, abs=1e-3)
     assert fit["fit_mape_pct"] == pytest.approx(0.0, abs=0.01)
     loaded = LatencyTable.load(table.path)

@@ -133,13 +133,20 @@ def run_benchmark(models, resolutions, *, runs=500, warmup=20, device="/CPU:0", 
                      "resolution": [height, width], "batch": 1,
                      "latency": latency_stats(t), "params": runner.params(),
                      "macs": macs, "macs_source": macs_source}
-            if latency_table is not None and runner.keras_model is not None:
+            if latency_table is not None and runner.format == "genotype":
                 from tf_nas_seg.benchmark.latency_prediction import predict_latency_ms
 
-                predicted, lookups = predict_latency_ms(runner.keras_model, latency_table,
-                                                        height, width)
+                if runner.path.startswith("peer:"):
+                    predicted, lookups, why = None, 0, "a peer is not in a search space"
+                else:
+                    predicted, lookups, why = predict_latency_ms(
+                        runner.path, latency_table, height, width, num_classes,
+                        width_multiplier)
                 entry["latency_table"] = {"predicted_ms": predicted, "entries": lookups,
                                           "table": latency_table.path}
+                if why:
+                    entry["latency_table"]["no_prediction"] = why
+                    say(f"{runner.path}: no table prediction at {height}x{width}: {why}")
             results.append(entry)
     peak_after = matmul_peak_gflops(device)
     peak = max(peak_before, peak_after)

@@ -1,72 +1,54 @@
 """What a latency lookup table predicts for a derived network (beside the measured time)."""
 
-import tensorflow as tf
-
-from tf_nas_seg.ops.macs import out_size
-from tf_nas_seg.search.latency_table import op_key
+from tf_nas_seg.profiling.space_profile import get_profile
+from tf_nas_seg.space.genotype import Genotype, GenotypeError
 
 
-def _cells(layer):
-    from tf_nas_seg.space.cell import Cell
+def predict_latency_ms(genotype_path, table, height, width, num_classes,
+                       width_multiplier=1.0):
+    """The table's prediction for the network of a genotype, or why there is none.
 
-    if isinstance(layer, Cell):
-        yield layer
-    for child in getattr(layer, "layers", []) or []:
-        if child is not layer:
-            yield from _cells(child)
-
-
-def predict_latency_ms(model, table, height, width):
-    """The sum of the table's entries for the searched edges of `model` at (height, width).
-
-    This is what the search's latency cost reads (`cost_model.edge_costs`): one entry per
-    kept edge of every fixed cell, keyed by op set, op, channels, input size and stride.
-    The stem, cell preprocessing and head are not in the table, so the prediction is
-    expected to be below the measured time; their ratio is the table's calibration.
+    The prediction is the one `bin/latency_table --mode=validate` checks and the
+    search's cost model reads: every layer of the derived network (stem, cells with
+    their preprocessing, sums and concatenations, multi-scale cell or module, head,
+    upsampling) looked up at the shape it has, plus the call overhead, through the
+    table's calibration. A table describes one search space at one resolution, so
+    there is no prediction for another resolution, class count, width or layout.
 
     Args:
-        model: A Keras model built from a genotype (CAS or DARTS cells).
-        table: A `LatencyTable`.
-        height: Input height.
-        width: Input width.
+        genotype_path: A genotype JSON file.
+        table: A `LatencyTable` (schema with a "space").
+        height: Input height being timed.
+        width: Input width being timed.
+        num_classes: Classes of the built network.
+        width_multiplier: Channel scaling of the built network.
 
     Returns:
-        (milliseconds, number of entries read); (None, 0) for a network without cells.
+        (milliseconds, layers looked up, None), or (None, 0, reason).
 
     Raises:
-        LatencyTableError: an entry is missing (the message names it).
+        LatencyTableError: an entry the network needs is missing (the message names it).
     """
-    cells = [c for c in _cells(model) if c.genotype is not None]
-    if not cells:
-        return None, 0
-    shapes = {}
-    originals = {}
-    for cell in cells:
-        originals[cell] = cell.call
-
-        def recording(s0, s1, *args, _cell=cell, **kwargs):
-            shapes[_cell] = (tuple(s0.shape[1:]), tuple(s1.shape[1:]))
-            return originals[_cell](s0, s1, *args, **kwargs)
-
-        cell.call = recording
+    space = table.meta.get("space") or {}
+    if (space.get("height"), space.get("width")) != (height, width):
+        return None, 0, (f"the table was measured at {space.get('height')}x"
+                         f"{space.get('width')}, not {height}x{width}")
+    if space.get("num_classes") != num_classes:
+        return None, 0, (f"the table's space has {space.get('num_classes')} classes, the "
+                         f"network {num_classes}")
+    if width_multiplier != 1.0:
+        return None, 0, "the table holds the space at width multiplier 1"
+    genotype = Genotype.load(genotype_path)
+    if (genotype.method == "autortnet") != (space.get("method") == "autortnet"):
+        return None, 0, (f"a {genotype.method} genotype, and the table is for the "
+                         f"{space.get('method')} space")
+    layout = genotype.macro_dict.get("layout")
+    if layout is not None and layout != space.get("layout"):
+        return None, 0, (f"the genotype's layout {layout} is not the table's "
+                         f"{space.get('layout')}")
+    profile = get_profile(space["method"])
     try:
-        spec = tf.TensorSpec((1, height, width, 3), tf.float32)
-        tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    finally:
-        for cell in cells:
-            del cell.call  # back to the class's method
-    total, entries = 0.0, 0
-    for cell in cells:
-        s0, s1 = shapes[cell]
-        h, w = s1[0], s1[1]
-        if cell.reduction:
-            h, w = out_size(h, 2), out_size(w, 2)
-        node_shape = (h, w, cell.channels)
-        for j, node in enumerate(cell.genotype.nodes):
-            for edge in node:
-                shape = cell.edge_shape(edge.source, node_shape, s0, s1)
-                stride = cell._stride(edge.source)
-                total += table.lookup(op_key(cell.op_set, edge.op, shape[2], shape[2],
-                                             shape[0], shape[1], stride))
-                entries += 1
-    return total, entries
+        keys = [e.key for e in profile.network_entries(space, genotype)]
+    except GenotypeError as e:
+        return None, 0, f"the genotype does not fit the table's space: {e}"
+    return table.predict(keys), len(keys), None

@@ -33,8 +33,10 @@ flags.DEFINE_integer("num_classes", 19, "Classes of a network built from a genot
                      "peer.", lower_bound=1)
 flags.DEFINE_float("width_multiplier", 1.0, "Channel scaling of a network built from a "
                    "genotype or peer.", lower_bound=0.01)
-flags.DEFINE_string("latency_table", "", "A latency lookup table (JSON); its prediction is "
-                    "reported beside the measurement for networks built from genotypes.")
+flags.DEFINE_string("latency_table", "", "A latency lookup table (JSON); for a genotype "
+                    ".json measured at the table's resolution, class count and layout, the "
+                    "table's prediction of the whole network is reported beside the "
+                    "measurement.")
 flags.DEFINE_string("out", "bench.json", "Where the results are written (JSON).")
 flags.DEFINE_string("markdown", "", "Also write the Markdown table here (it is always "
                     "printed).")

@@ -10,7 +10,7 @@ import numpy as np
 
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.profiling.space_profile import get_profile
-from tf_nas_seg.space.genotype import write_json_atomic
+from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 
 # Candidates drawn per requested architecture before picking an even spread of them
 # over the predicted-latency range (predictions are table sums: cheap).
@@ -94,6 +94,13 @@ def sample_architectures(table, num_archs, seed, stream=0):
     return [(pool[i][1], pool[i][0]) for i in picks]
 
 
+def _table_sum(table, genotype):
+    """The table's uncalibrated prediction of the network of `genotype`."""
+    space = table.meta["space"]
+    keys = [e.key for e in get_profile(space["method"]).network_entries(space, genotype)]
+    return table.predict(keys, calibrated=False)
+
+
 def _infer(model, images):
     return model(images, training=False)
 
@@ -158,7 +165,11 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
                        np.abs(fitted - measured) / np.asarray(measured))), 2),
                    "uncalibrated_mape_pct": round(float(100 * np.mean(
                        np.abs(np.asarray(raw) - measured) / np.asarray(measured))), 2),
-                   "seconds": round(time.perf_counter() - start, 1)}
+                   "seconds": round(time.perf_counter() - start, 1),
+                   # what the fit saw, for a user asking why a prediction is off
+                   "networks": [{"table_sum_ms": round(float(r), 4),
+                                 "measured_ms": round(float(m), 4)}
+                                for r, m in zip(raw, measured)]}
     table.meta["calibration"] = calibration
     table.save()
     progress(f"calibration: measured = {offset:.2f} ms + {scale:.4f} x table sum "
@@ -219,6 +230,7 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         i, genotype, predicted = todo[position]
         measured = result["median_ms"]
         rows[i] = {"index": i, "predicted_ms": round(predicted, 4),
+                   "uncalibrated_ms": round(_table_sum(table, genotype), 4),
                    "measured_ms": round(measured, 4),
                    "error_pct": round(100 * (predicted - measured) / measured, 2),
                    "runs": result["runs"], "spread_ms": round(result["spread_ms"], 4),
@@ -229,8 +241,15 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         report["architectures"] = [rows[k] for k in sorted(rows)]
         write_json_atomic(out, report)
     report["architectures"] = rows = [rows[i] for i in sorted(rows)]
+    for row in rows:  # rows resumed from a report written before this field existed
+        if "uncalibrated_ms" not in row:
+            row["uncalibrated_ms"] = round(
+                _table_sum(table, Genotype.from_json(row["genotype"])), 4)
     report["summary"] = summarize([r["predicted_ms"] for r in rows],
                                   [r["measured_ms"] for r in rows])
+    # the same networks against the plain table sums: what the calibration changed
+    report["summary_uncalibrated"] = summarize([r["uncalibrated_ms"] for r in rows],
+                                               [r["measured_ms"] for r in rows])
     report["status"] = "complete"
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     report["plot"] = draw_latency_scatter(
