@@ -25,8 +25,6 @@ hyper-cell ended at its reduction cell.
 
 import functools
 
-import keras
-
 from tf_nas_seg.networks.autortnet_layout import (DEFAULT_MULTISCALE, AutoRTNetLayout,
                                                   scale_channels)
 from tf_nas_seg.networks.stem import Standardize
@@ -35,8 +33,8 @@ from tf_nas_seg.ops.macs import out_size
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.profiling.cas_profile import (CellPlan, _add, _concat, _conv1x1, _layer,
                                               _op_entry, _resize, cell_entries,
-                                              derivable_ops, sample_cell)
-from tf_nas_seg.profiling.layer_entry import EdgeRef, LayerEntry, inference_call
+                                              derivable_ops, head_entries, sample_cell)
+from tf_nas_seg.profiling.layer_entry import EdgeRef, LayerEntry
 from tf_nas_seg.profiling.space_profile import SpaceProfile, register_profile
 from tf_nas_seg.search.latency_table import fixed_key
 from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS
@@ -154,20 +152,6 @@ def aggregation_entries(channels, inputs, edges, outputs, op_set, ops=None):
         entries.append(LayerEntry(fixed_key(f"concat{n}", channels, n * channels, h, w),
                                   lambda: _concat, ((h, w, channels),) * n))
     return entries, (h, w, n * channels)
-
-
-def head_entries(features, num_classes, height, width):
-    """The 1x1 classifier on `features` and the upsampling of the logits to the input."""
-    fh, fw, fc = features
-    entries = [LayerEntry(
-        fixed_key("classifier_1x1", fc, num_classes, fh, fw),
-        lambda: inference_call(keras.layers.Conv2D(num_classes, 1)), (features,))]
-    if (fh, fw) != (height, width):
-        entries.append(LayerEntry(fixed_key(f"resize_to_{height}x{width}", num_classes,
-                                            num_classes, fh, fw),
-                                  functools.partial(_resize, height, width),
-                                  ((fh, fw, num_classes),)))
-    return entries
 
 
 def autortnet_layer_sections(space, depths, cells=None, aggregation=None,

@@ -240,10 +240,16 @@ def cas_layer_entries(stem_channels, cells, ms_cell, low_level_cell, num_classes
         else:
             cell_type = "reduce" if cell.reduction else "normal"
         entries.extend(cell_entries(cell, s0, s1, cell_type))
+    entries.extend(head_entries(features, num_classes, height, width))
+    return entries
+
+
+def head_entries(features, num_classes, height, width):
+    """The 1x1 classifier on `features` and the upsampling of the logits to the input."""
     fh, fw, fc = features
-    entries.append(LayerEntry(
+    entries = [LayerEntry(
         fixed_key("classifier_1x1", fc, num_classes, fh, fw),
-        lambda: inference_call(keras.layers.Conv2D(num_classes, 1)), (features,)))
+        lambda: inference_call(keras.layers.Conv2D(num_classes, 1)), (features,))]
     if (fh, fw) != (height, width):
         entries.append(LayerEntry(fixed_key(f"resize_to_{height}x{width}", num_classes,
                                             num_classes, fh, fw),
