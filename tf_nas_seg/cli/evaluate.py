@@ -20,8 +20,12 @@ flags.DEFINE_string("model", None, "The model to score: a .keras file written by
                     "highest version) written by bin/export.")
 flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "camvid", "cityscapes",
                                            "cityscapes_tfds"], "Data set to score on.")
-flags.DEFINE_string("data_dir", "", "Root directory of the data set (not for 'synthetic').")
+flags.DEFINE_string("data_dir", "", "Root directory of the data set (not for 'synthetic'); "
+                    "for 'cityscapes_tfds', where tensorflow-datasets keeps its prepared "
+                    "copy (empty: its default).")
 flags.DEFINE_string("tfds_manual_dir", "", "For 'cityscapes_tfds': the folder with the zips.")
+flags.DEFINE_float("tfds_max_gib", 8.0, "For 'cityscapes_tfds': the most memory (GiB) the "
+                   "split may take (tfds splits are held in memory).", lower_bound=0.01)
 flags.DEFINE_string("split", "val", "Split to score (the official val split by default).")
 flags.DEFINE_integer("synthetic_images", 32, "Scenes of the 'synthetic' split.", lower_bound=1)
 flags.DEFINE_integer("synthetic_height", 64, "Height of generated scenes.", lower_bound=32)
@@ -48,7 +52,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     logging.set_verbosity(logging.INFO)
-    from tf_nas_seg.data import get_source
+    from tf_nas_seg.data import get_source, open_split
     from tf_nas_seg.data.errors import DatasetError
     from tf_nas_seg.evaluation import PredictorError, evaluate_source, load_predictor
 
@@ -68,15 +72,15 @@ def main(argv):
         return 2
     try:
         predictor = load_predictor(FLAGS.model)
-        kwargs = {}
         if FLAGS.dataset == "synthetic":
-            kwargs = dict(num_images=FLAGS.synthetic_images, height=FLAGS.synthetic_height,
-                          width=FLAGS.synthetic_width, num_classes=FLAGS.synthetic_classes,
-                          seed=FLAGS.seed)
-        elif FLAGS.dataset == "cityscapes_tfds":
-            kwargs = {"manual_dir": FLAGS.tfds_manual_dir}
-        source = get_source(FLAGS.dataset, FLAGS.data_dir or None, split=FLAGS.split,
-                            **kwargs)
+            source = get_source("synthetic", None, split=FLAGS.split,
+                                num_images=FLAGS.synthetic_images,
+                                height=FLAGS.synthetic_height, width=FLAGS.synthetic_width,
+                                num_classes=FLAGS.synthetic_classes, seed=FLAGS.seed)
+        else:
+            source = open_split(FLAGS.dataset, FLAGS.data_dir, FLAGS.split,
+                                tfds_manual_dir=FLAGS.tfds_manual_dir,
+                                tfds_max_gib=FLAGS.tfds_max_gib)
         overlay_dir = FLAGS.overlay_dir or os.path.join(
             os.path.dirname(os.path.abspath(FLAGS.out)), "overlays")
         size = (FLAGS.eval_height, FLAGS.eval_width) if FLAGS.eval_height else None

@@ -6,7 +6,7 @@ from tf_nas_seg.data.camvid import load_camvid
 from tf_nas_seg.data.cityscapes import load_cityscapes, load_cityscapes_tfds
 from tf_nas_seg.data.dataset_info import CAMVID, CITYSCAPES, DatasetInfo, synthetic_info
 from tf_nas_seg.data.errors import DatasetError
-from tf_nas_seg.data.segmentation_source import SegmentationSource
+from tf_nas_seg.data.segmentation_source import DEFAULT_CACHE_BYTES, SegmentationSource
 from tf_nas_seg.data.synthetic import make_street_scenes
 
 DATASET_NAMES = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
@@ -55,6 +55,44 @@ def get_source(name: str, root: str | os.PathLike | None = None, split: str = "t
     if name == "cityscapes":
         return load_cityscapes(root, split, **kwargs)
     return load_cityscapes_tfds(kwargs.pop("data_dir", None), root, split, **kwargs)
+
+
+def open_split(name: str, data_dir: str | None, split: str, *, tfds_manual_dir: str = "",
+               image_size: tuple[int, int] | None = None,
+               tfds_max_gib: float = DEFAULT_CACHE_BYTES / 2**30) -> SegmentationSource:
+    """One split of a real data set, as the command-line tools name it.
+
+    One place maps the tools' flags to the loaders, so search, training and evaluation
+    read a data set the same way:
+
+    - "camvid", "cityscapes": `data_dir` is the data set's folder.
+    - "cityscapes_tfds": `tfds_manual_dir` holds the two downloaded zips and
+      `data_dir` (optional) is where tensorflow-datasets keeps its prepared copy. The
+      split is held in memory, so it is resized to `image_size` while it is read (when
+      given) and refused when larger than `tfds_max_gib`.
+
+    Args:
+        name: "camvid", "cityscapes" or "cityscapes_tfds".
+        data_dir: See above; "" counts as not given.
+        split: Split name.
+        tfds_manual_dir: For "cityscapes_tfds", the zips' folder.
+        image_size: For "cityscapes_tfds", the (height, width) to store; None keeps
+            1024x2048.
+        tfds_max_gib: For "cityscapes_tfds", the most memory the split may take.
+
+    Raises:
+        DatasetError: For a missing folder or any loader error.
+    """
+    if name == "cityscapes_tfds":
+        return get_source(name, tfds_manual_dir or None, split, data_dir=data_dir or None,
+                          image_size=tuple(image_size) if image_size else None,
+                          max_bytes=int(tfds_max_gib * 2**30))
+    if name == "synthetic":
+        raise DatasetError("open_split reads data sets from disk; 'synthetic' is generated "
+                           "(make_street_scenes)")
+    if not data_dir:
+        raise DatasetError(f"--dataset={name} needs --data_dir: {_ROOT_HELP[name]}")
+    return get_source(name, data_dir, split)
 
 
 def get_info(name: str, num_classes: int | None = None) -> DatasetInfo:

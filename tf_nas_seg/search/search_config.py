@@ -53,16 +53,22 @@ class SearchConfig:
                            "(leftImg8bit/ + gtFine/) or 'cityscapes_tfds' (the "
                            "tensorflow-datasets builder over your downloaded zips).",
                            choices=DATASETS)
-    data_dir: str = setting("", "Root directory of the data set (not used for 'synthetic').")
+    data_dir: str = setting("", "Root directory of the data set (not used for 'synthetic'); "
+                            "for 'cityscapes_tfds', where tensorflow-datasets keeps its "
+                            "prepared copy (empty: its default, ~/tensorflow_datasets).")
     tfds_manual_dir: str = setting("", "For 'cityscapes_tfds': the directory holding the "
                                    "Cityscapes zips you downloaded.")
+    tfds_max_gib: float = setting(8.0, "For 'cityscapes_tfds': the most memory (GiB) a "
+                                  "split may take; tfds splits are held in memory, resized "
+                                  "to --resize_height/--resize_width while read.",
+                                  lower=0.01, upper=1024.0)
     synthetic_images: int = setting(96, "Number of generated scenes for 'synthetic' (split "
                                     "in two halves for weights and architecture).",
                                     lower=4, upper=100000)
-    synthetic_height: int = setting(64, "Height of generated scenes.", lower=16, upper=4096)
-    synthetic_width: int = setting(128, "Width of generated scenes.", lower=16, upper=4096)
+    synthetic_height: int = setting(64, "Height of generated scenes.", lower=32, upper=4096)
+    synthetic_width: int = setting(128, "Width of generated scenes.", lower=32, upper=4096)
     synthetic_classes: int = setting(6, "Classes of generated scenes (CamVid-11 order).",
-                                     lower=2, upper=11)
+                                     lower=3, upper=11)
     resize_height: int = setting(0, "Resize every image to this height before "
                                  "augmentation; 0 keeps the native size.", lower=0,
                                  upper=8192)

@@ -73,14 +73,11 @@ class SearchRunner:
                                              width=c.synthetic_width,
                                              num_classes=c.synthetic_classes, seed=c.seed)
         else:
-            if not c.data_dir and c.dataset != "cityscapes_tfds":
-                raise SearchError(f"--dataset={c.dataset} needs --data_dir, the root of "
-                                  "the data set")
-            kwargs = {}
-            if c.dataset == "cityscapes_tfds":
-                kwargs["manual_dir"] = c.tfds_manual_dir
             # The official val split is never used by the search.
-            source = data.get_source(c.dataset, c.data_dir, split="train", **kwargs)
+            source = data.open_split(
+                c.dataset, c.data_dir, "train", tfds_manual_dir=c.tfds_manual_dir,
+                image_size=(c.resize_height, c.resize_width) if c.resize_height else None,
+                tfds_max_gib=c.tfds_max_gib)
         weights_src, arch_src, record = data.search_split(source, seed=c.seed)
         for name, src in (("weights", weights_src), ("architecture", arch_src)):
             if len(src) < c.batch_size:

@@ -37,9 +37,15 @@ class TrainConfig:
     dataset: str = setting("synthetic", "Data set: 'synthetic' (bundled procedural street "
                            "scenes), 'camvid', 'cityscapes' or 'cityscapes_tfds'.",
                            choices=DATASETS)
-    data_dir: str = setting("", "Root directory of the data set (not used for 'synthetic').")
+    data_dir: str = setting("", "Root directory of the data set (not used for 'synthetic'); "
+                            "for 'cityscapes_tfds', where tensorflow-datasets keeps its "
+                            "prepared copy (empty: its default, ~/tensorflow_datasets).")
     tfds_manual_dir: str = setting("", "For 'cityscapes_tfds': the directory holding the "
                                    "Cityscapes zips you downloaded.")
+    tfds_max_gib: float = setting(8.0, "For 'cityscapes_tfds': the most memory (GiB) a "
+                                  "split may take; tfds splits are held in memory, resized "
+                                  "to --resize_height/--resize_width while read.",
+                                  lower=0.01, upper=1024.0)
     train_split: str = setting("train", "Split the network is trained on.")
     val_split: str = setting("val", "Split used to pick the best checkpoint and for the "
                              "final scores.")

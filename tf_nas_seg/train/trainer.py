@@ -44,11 +44,14 @@ def load_sources(config):
         # Each split name draws its own scenes; the same name gives the same scenes.
         return (make(c.synthetic_images, c.train_split),
                 make(c.synthetic_val_images, c.val_split))
-    if not c.data_dir and c.dataset != "cityscapes_tfds":
-        raise TrainError(f"--dataset={c.dataset} needs --data_dir, the root of the data set")
-    kwargs = {"manual_dir": c.tfds_manual_dir} if c.dataset == "cityscapes_tfds" else {}
-    train = data.get_source(c.dataset, c.data_dir, split=c.train_split, **kwargs)
-    val = data.get_source(c.dataset, c.data_dir, split=c.val_split, **kwargs)
+    # Only a tfds split (held in memory) is resized while read; validation keeps the
+    # native size, as it does for the other data sets.
+    train = data.open_split(
+        c.dataset, c.data_dir, c.train_split, tfds_manual_dir=c.tfds_manual_dir,
+        image_size=(c.resize_height, c.resize_width) if c.resize_height else None,
+        tfds_max_gib=c.tfds_max_gib)
+    val = data.open_split(c.dataset, c.data_dir, c.val_split,
+                          tfds_manual_dir=c.tfds_manual_dir, tfds_max_gib=c.tfds_max_gib)
     return train, val
 
 
