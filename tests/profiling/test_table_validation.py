@@ -77,11 +77,13 @@ def test_calibration_fits_a_linear_map_and_predictions_use_it(tiny_table, tmp_pa
     profile = validation.get_profile("cas")
 
     def measured_as(scale, offset):
-        def fake(table_, genotypes, timer, batch, passes, seed=0):
-            # out of order, as the real one measures: results go by index
-            for i, g in reversed(list(enumerate(genotypes))):
+        def fake(table_, genotypes, timer, batch, passes, seed=0, state=None,
+                 on_pass=None):
+            results = []
+            for g in genotypes:
                 keys = [e.key for e in profile.network_entries(table_.meta["space"], g)]
-                yield i, {"median_ms": offset + scale * table_.predict(keys, False)}
+                results.append({"median_ms": offset + scale * table_.predict(keys, False)})
+            return results
         return fake
 
     monkeypatch.setattr(validation, "measure_networks", measured_as(1.5, 2.0))
@@ -104,3 +106,25 @@ def test_calibration_fits_a_linear_map_and_predictions_use_it(tiny_table, tmp_pa
     held_out = sample_architectures(table, 3, 0)
     assert not {json.dumps(g.to_json()) for g, _ in calibration} & {
         json.dumps(g.to_json()) for g, _ in held_out}
+
+
+def test_interrupted_validation_resumes_at_the_next_round(tiny_table, tmp_path):
+    out = str(tmp_path / "report.json")
+    table = _synthetic(tiny_table)
+
+    def stop_after_first_round(line):
+        if line.startswith("round 1/2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        validate_table(table, fast_timer(), 1, 3, 0, out, stop_after_first_round, passes=2)
+    partial = json.loads(open(out).read())
+    assert partial["status"] == "partial" and partial["timing"]["passes_done"] == 1
+    first_round = [len(t) for t in partial["timing"]["times_ms"]]
+    assert all(n > 0 for n in first_round)
+    lines = []
+    report = validate_table(table, fast_timer(), 1, 3, 0, out, lines.append, passes=2)
+    assert lines[0].startswith("resuming") and not any(l.startswith("round 1/") for l in lines)
+    # the first round's times are kept and the second round's added
+    assert all(r["runs"] > n for r, n in zip(report["architectures"], first_round))
+    assert report["status"] == "complete" and report["timing"]["passes_done"] == 2

@@ -132,11 +132,13 @@ def run(search, latency):
         _, network_timer = _timers(latency, device)
         if latency.mode == "calibrate":
             calibration = calibrate_table(table, network_timer, settings["batch"],
-                                          latency.calibration_archs, search.seed)
+                                          latency.calibration_archs, search.seed,
+                                          passes=latency.network_passes)
             return {"table": latency.table, "calibration": calibration,
                     "wall_seconds": round(time.perf_counter() - start, 1)}
         report = validate_table(table, network_timer, settings["batch"],
-                                latency.num_archs, search.seed, latency.out)
+                                latency.num_archs, search.seed, latency.out,
+                                passes=latency.network_passes)
         return {"report": latency.out, "plot": report["plot"], **report["summary"],
                 "wall_seconds": report["wall_seconds"]}
     space = space_from_configs(search, latency)

@@ -62,7 +62,7 @@ class LatencyConfig:
     num_archs: int = setting(20, "--mode=validate: random derived networks to measure, "
                              "spread over the predicted-latency range (cheap to "
                              "expensive).", lower=2, upper=10000)
-    calibration_archs: int = setting(10, "--mode=calibrate: random derived networks "
+    calibration_archs: int = setting(20, "--mode=calibrate: random derived networks "
                                      "(disjoint from validation's) the linear correction "
                                      "is fitted on.", lower=3, upper=10000)
     network_repeats: int = setting(30, "--mode=validate, calibrate and network: fewest timed runs of "
@@ -71,6 +71,11 @@ class LatencyConfig:
     network_seconds: float = setting(2.0, "--mode=validate, calibrate and network: least total timed "
                                      "seconds per whole network.", lower=0.0,
                                      upper=3600.0)
+    network_passes: int = setting(8, "--mode=validate and calibrate: interleaved rounds "
+                                  "over all the networks; each round times every network "
+                                  "for 1/rounds of --network_repeats and "
+                                  "--network_seconds, so a drift of the machine's speed "
+                                  "falls on all networks alike.", lower=1, upper=1000)
     out: str = setting("", "--mode=validate: report JSON path (per-architecture "
                        "predicted and measured ms, MAPE, Spearman, fraction within "
                        "+-10%); the scatter plot is written next to it as .png.")

@@ -15,8 +15,6 @@ from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 # Candidates drawn per requested architecture before picking an even spread of them
 # over the predicted-latency range (predictions are table sums: cheap).
 POOL_FACTOR = 25
-# Networks measured together (interleaved), then saved.
-NETWORK_CHUNK = 5
 
 
 def _print(message):
@@ -105,32 +103,62 @@ def _infer(model, images):
     return model(images, training=False)
 
 
-def measure_networks(table, genotypes, timer, batch, passes=3, seed=0):
-    """Median end-to-end latency (ms) of derived networks, NETWORK_CHUNK at a time.
+def measure_networks(table, genotypes, timer, batch, passes=8, seed=0, state=None,
+                     on_pass=None):
+    """Median end-to-end latency (ms) of derived networks, all timed in interleaved rounds.
 
-    The networks are measured in a random order (fixed by `seed`): samples come sorted
-    by predicted latency, and measured in that order a slow drift of the machine's
-    speed would read as an error that grows with the network's cost. Each chunk's
-    networks are timed in interleaved rounds.
+    Every network is traced and warmed up first; then each of `passes` rounds gives
+    every network 1/passes of the timer's repeats and seconds, in a new seeded order.
+    The machine's speed drifts (on a shared VM by 10-20% over a minute), so a network
+    measured in one block reads that drift as its own cost: measured in chunks, the
+    same 20 AutoRTNet networks at 768x1536 ranked with Spearman 0.83 against their
+    interleaved medians. Interleaving every network over the same rounds gives each the
+    same mix of fast and slow moments.
 
-    Yields (index into `genotypes`, result dict) as each chunk finishes.
+    Args:
+        table: The LatencyTable (its space).
+        genotypes: The networks.
+        timer: A CompiledTimer with the whole-network repeat settings.
+        batch: Batch size.
+        passes: Rounds.
+        seed: Seed of the round orders.
+        state: {"passes_done": n, "times_ms": [[ms, ...] per genotype]} from an
+            interrupted measurement to continue (updated in place); None starts afresh.
+        on_pass: Called with `state` after every round (to save it).
+
+    Returns:
+        One dict per genotype, in order: {"median_ms", "runs", "spread_ms", "trace_s"}.
     """
     space = table.meta["space"]
     profile = get_profile(space["method"])
+    passes = max(int(passes), 1)
+    if state is None:
+        state = {"passes_done": 0, "times_ms": [[] for _ in genotypes]}
+    if len(state["times_ms"]) != len(genotypes):
+        raise ValueError(f"the saved timing state holds {len(state['times_ms'])} networks, "
+                         f"not {len(genotypes)}")
     images = timer.inputs([(space["height"], space["width"], 3)], batch, scale=60.0,
                           offset=120.0)
-    order = np.random.default_rng([seed, 7]).permutation(len(genotypes))
-    for chunk_start in range(0, len(order), NETWORK_CHUNK):
-        chunk = [int(i) for i in order[chunk_start:chunk_start + NETWORK_CHUNK]]
-        models = [profile.build_network(space, genotypes[i], batch) for i in chunk]
-        results = timer.measure_many(
-            [(functools.partial(_infer, model), images) for model in models], passes)
-        for index, result in zip(chunk, results):
-            yield index, result
-        del models
+    handles = []
+    for genotype, saved in zip(genotypes, state["times_ms"]):
+        model = profile.build_network(space, genotype, batch)
+        handle = timer.prepare(functools.partial(_infer, model), images)
+        handle["times"].extend(t / 1e3 for t in saved)
+        handles.append(handle)
+    rng = np.random.default_rng([seed, 7])
+    orders = [rng.permutation(len(genotypes)) for _ in range(passes)]
+    for round_ in range(state["passes_done"], passes):
+        for i in orders[round_]:
+            timer.sample(handles[i], -(-timer.min_repeats // passes),
+                         timer.min_seconds / passes)
+        state["times_ms"] = [[round(1e3 * t, 5) for t in h["times"]] for h in handles]
+        state["passes_done"] = round_ + 1
+        if on_pass is not None:
+            on_pass(state)
+    return [timer.result(h) if h["times"] else None for h in handles]
 
 
-def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passes=3):
+def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passes=8):
     """Fits measured ~ offset + scale * (table sum) on whole networks; saves it in the table.
 
     Layers timed alone miss what only a whole network pays (memory traffic between
@@ -146,13 +174,15 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
     raw = [table.predict([e.key for e in get_profile(table.meta["space"]["method"])
                           .network_entries(table.meta["space"], g)], calibrated=False)
            for g, _ in archs]
-    measured = [0.0] * len(archs)
     start = time.perf_counter()
-    for done, (i, result) in enumerate(measure_networks(
-            table, [g for g, _ in archs], timer, batch, passes, seed), 1):
-        measured[i] = result["median_ms"]
-        progress(f"[{done}/{len(archs)}] network {i}: table sum {raw[i]:.2f} ms, measured "
-                 f"{measured[i]:.2f} ms  elapsed {time.perf_counter() - start:.0f} s")
+    progress(f"timing {len(archs)} networks in {passes} interleaved rounds")
+    results = measure_networks(
+        table, [g for g, _ in archs], timer, batch, passes, seed,
+        on_pass=lambda st: progress(f"round {st['passes_done']}/{passes} done, elapsed "
+                                    f"{time.perf_counter() - start:.0f} s"))
+    measured = [r["median_ms"] for r in results]
+    for i, m in enumerate(measured):
+        progress(f"network {i}: table sum {raw[i]:.2f} ms, measured {m:.2f} ms")
     scale, offset = np.polyfit(np.asarray(raw), np.asarray(measured), 1)
     if not scale > 0:
         raise ValueError(f"calibration found no positive relation between the table's "
@@ -161,6 +191,7 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
     fitted = offset + scale * np.asarray(raw)
     calibration = {"scale": round(float(scale), 5), "offset_ms": round(float(offset), 4),
                    "num_networks": len(archs), "seed": seed, "stream": 1,
+                   "passes": passes,
                    "fit_mape_pct": round(float(100 * np.mean(
                        np.abs(fitted - measured) / np.asarray(measured))), 2),
                    "uncalibrated_mape_pct": round(float(100 * np.mean(
@@ -178,11 +209,11 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
     return calibration
 
 
-def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, passes=3):
+def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, passes=8):
     """Measures random derived networks end to end and compares with the table.
 
-    Writes `out` (JSON) after every network, so an interrupted validation resumes, and
-    the predicted-vs-measured scatter plot next to it (.png).
+    Writes `out` (JSON) after every timing round, so an interrupted validation resumes
+    where it stopped, and the predicted-vs-measured scatter plot next to it (.png).
 
     Args:
         table: A LatencyTable built for one search space.
@@ -191,8 +222,8 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         num_archs: Architectures to measure.
         seed: Seed of the architecture sample.
         out: Report path.
-        progress: Called with one line per network.
-        passes: Interleaved timing rounds over each chunk of networks.
+        progress: Called with one line per round and per network.
+        passes: Interleaved timing rounds over all networks (`measure_networks`).
 
     Returns:
         The report dict.
@@ -201,50 +232,53 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
 
     space = table.meta["space"]
     archs = sample_architectures(table, num_archs, seed)
+    genotypes = [g for g, _ in archs]
     plot = os.path.splitext(out)[0] + ".png"
-    done = {}
-    if os.path.exists(out):
-        with open(out, encoding="utf-8") as f:
-            previous = json.load(f)
-        if (previous.get("table_created") == table.meta.get("created")
-                and previous.get("calibration") == table.meta.get("calibration")
-                and previous.get("seed") == seed):
-            done = {json.dumps(r["genotype"], sort_keys=True): r
-                    for r in previous.get("architectures", [])}
     report = {"table": os.path.abspath(table.path), "table_created": table.meta.get("created"),
               "calibration": table.meta.get("calibration"),
               "device": table.meta.get("device"), "settings": table.settings(),
-              "seed": seed, "num_archs": len(archs), "architectures": [],
+              "seed": seed, "num_archs": len(archs), "passes": passes,
+              "genotypes": [g.to_json() for g in genotypes], "architectures": [],
               "status": "partial"}
+    state = None
+    if os.path.exists(out):
+        with open(out, encoding="utf-8") as f:
+            previous = json.load(f)
+        if all(previous.get(k) == report[k] for k in
+               ("table_created", "calibration", "seed", "passes", "genotypes")):
+            state = previous.get("timing")
     start = time.perf_counter()
-    rows = {}
-    todo = []
-    for i, (genotype, predicted) in enumerate(archs):
-        key = json.dumps(genotype.to_json(), sort_keys=True)
-        if key in done:
-            rows[i] = done[key]
-        else:
-            todo.append((i, genotype, predicted))
-    for done, (position, result) in enumerate(measure_networks(
-            table, [g for _, g, _ in todo], timer, batch, passes, seed), 1):
-        i, genotype, predicted = todo[position]
-        measured = result["median_ms"]
-        rows[i] = {"index": i, "predicted_ms": round(predicted, 4),
-                   "uncalibrated_ms": round(_table_sum(table, genotype), 4),
-                   "measured_ms": round(measured, 4),
-                   "error_pct": round(100 * (predicted - measured) / measured, 2),
-                   "runs": result["runs"], "spread_ms": round(result["spread_ms"], 4),
-                   "genotype": genotype.to_json()}
-        progress(f"[{done}/{len(todo)}] network {i}: predicted {predicted:.2f} ms, measured "
-                 f"{measured:.2f} ms ({rows[i]['error_pct']:+.1f}%)  elapsed "
-                 f"{time.perf_counter() - start:.0f} s")
-        report["architectures"] = [rows[k] for k in sorted(rows)]
-        write_json_atomic(out, report)
-    report["architectures"] = rows = [rows[i] for i in sorted(rows)]
-    for row in rows:  # rows resumed from a report written before this field existed
-        if "uncalibrated_ms" not in row:
-            row["uncalibrated_ms"] = round(
-                _table_sum(table, Genotype.from_json(row["genotype"])), 4)
+    measured_now = state is None or state["passes_done"] < passes
+    if measured_now:
+        if state:
+            progress(f"resuming {out}: {state['passes_done']} of {passes} rounds done")
+        progress(f"timing {len(archs)} networks in {passes} interleaved rounds")
+
+        def save(st):
+            report["timing"] = st
+            write_json_atomic(out, report)
+            progress(f"round {st['passes_done']}/{passes} done, elapsed "
+                     f"{time.perf_counter() - start:.0f} s")
+
+        measure_networks(table, genotypes, timer, batch, passes, seed, state, save)
+        state = report["timing"]
+    report["timing"] = state
+    rows = []
+    for i, ((genotype, predicted), times) in enumerate(zip(archs, state["times_ms"])):
+        ordered = sorted(times)
+        quart = len(ordered) // 4
+        measured = float(np.median(ordered))
+        rows.append({"index": i, "predicted_ms": round(predicted, 4),
+                     "uncalibrated_ms": round(_table_sum(table, genotype), 4),
+                     "measured_ms": round(measured, 4),
+                     "error_pct": round(100 * (predicted - measured) / measured, 2),
+                     "runs": len(ordered),
+                     "spread_ms": round(ordered[-1 - quart] - ordered[quart], 4),
+                     "genotype": genotype.to_json()})
+        if measured_now:
+            progress(f"network {i}: predicted {predicted:.2f} ms, measured {measured:.2f} "
+                     f"ms ({rows[-1]['error_pct']:+.1f}%)")
+    report["architectures"] = rows
     report["summary"] = summarize([r["predicted_ms"] for r in rows],
                                   [r["measured_ms"] for r in rows])
     # the same networks against the plain table sums: what the calibration changed
