@@ -61,8 +61,11 @@ def _time(fn, repeats, warmup):
             "min_s": round(min(times), 4), "max_s": round(max(times), 4)}
 
 
-def _bench(name, model, images, labels, second_order):
-    rng_batch = (tf.constant(images), tf.constant(labels))
+def _bench(name, model, weights_batch, arch_batch, second_order):
+    """Times the step on two different batches, one per split (as the search runs it)."""
+    images = weights_batch[0]
+    w_batch = (tf.constant(weights_batch[0]), tf.constant(weights_batch[1]))
+    a_batch = (tf.constant(arch_batch[0]), tf.constant(arch_batch[1]))
     t0 = time.perf_counter()
     model(images[:1], training=False)
     build = time.perf_counter() - t0
@@ -77,12 +80,12 @@ def _bench(name, model, images, labels, second_order):
               "batch": list(images.shape), "build_s": round(build, 3),
               "weights": int(sum(np.prod(v.shape) for v in model.weight_variables)),
               "arch_logits": int(sum(np.prod(v.shape) for v in model.arch_variables))}
-    result["bilevel_step"] = _time(lambda: step(rng_batch, rng_batch)["weight_loss"].numpy(),
+    result["bilevel_step"] = _time(lambda: step(w_batch, a_batch)["weight_loss"].numpy(),
                                    FLAGS.repeats, FLAGS.warmup)
     result["peak_rss_mib_after_step"] = round(_peak_rss_mib(), 1)
-    result["forward_train"] = _time(lambda: forward_train(rng_batch[0]).numpy(),
+    result["forward_train"] = _time(lambda: forward_train(w_batch[0]).numpy(),
                                     FLAGS.repeats, FLAGS.warmup)
-    result["forward_inference"] = _time(lambda: forward_eval(rng_batch[0]).numpy(),
+    result["forward_inference"] = _time(lambda: forward_eval(w_batch[0]).numpy(),
                                         FLAGS.repeats, FLAGS.warmup)
     result["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     return result
@@ -96,18 +99,19 @@ def main(argv):
     orders = [False, True] if FLAGS.second_order else [False]
     if FLAGS.only in ("all", "darts"):
         for order in orders:
-            images = rng.normal(size=(16, 32, 32, 3)).astype("float32")
-            labels = rng.integers(0, 10, size=(16,)).astype("int32")
+            batches = [(rng.normal(size=(16, 32, 32, 3)).astype("float32"),
+                        rng.integers(0, 10, size=(16,)).astype("int32")) for _ in range(2)]
             results.append(_bench("darts_equivalent_c16_8cells_4nodes_b16_32x32",
-                                  DartsSupernet(), images, labels, order))
+                                  DartsSupernet(), *batches, order))
     if FLAGS.only in ("all", "cas"):
         for order in orders:
             # configs/demo.cfg: synthetic 64x128 scenes, 6 classes, C=8, stem 16, batch 8.
-            images = (rng.random((8, 64, 128, 3)) * 255).astype("float32")
-            labels = rng.integers(0, 6, size=(8, 64, 128)).astype("int32")
+            batches = [((rng.random((8, 64, 128, 3)) * 255).astype("float32"),
+                        rng.integers(0, 6, size=(8, 64, 128)).astype("int32"))
+                       for _ in range(2)]
             model = CASSupernet(6, CASLayout(channels=8, stem_channels=16))
-            results.append(_bench("cas_supernet_demo_c8_b8_64x128", model, images,
-                                  labels, order))
+            results.append(_bench("cas_supernet_demo_c8_b8_64x128", model, *batches,
+                                  order))
     print(json.dumps({
         "results": results,
         "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
