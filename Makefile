@@ -10,10 +10,10 @@ DEMO_VERSION ?= 1
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet pip==26.3
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[cpu,onnx,test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,onnx,test]"
 
 demo: install
 	$(BIN)/python bin/search --flagfile=configs/demo.cfg --run_dir=$(RUN_DIR)
