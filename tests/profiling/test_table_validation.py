@@ -128,3 +128,25 @@ def test_interrupted_validation_resumes_at_the_next_round(tiny_table, tmp_path):
     # the first round's times are kept and the second round's added
     assert all(r["runs"] > n for r, n in zip(report["architectures"], first_round))
     assert report["status"] == "complete" and report["timing"]["passes_done"] == 2
+
+
+def test_session_calibration_is_fitted_on_disjoint_networks_timed_alongside(tiny_table,
+                                                                             tmp_path):
+    out = str(tmp_path / "report.json")
+    table = _synthetic(tiny_table)
+    report = validate_table(table, fast_timer(), 1, 3, 0, out, lambda _: None, passes=1,
+                            session_calibration_archs=3)
+    assert len(report["architectures"]) == 3 and len(report["genotypes"]) == 6
+    validated = {json.dumps(r["genotype"], sort_keys=True) for r in report["architectures"]}
+    calibration_nets = {json.dumps(g, sort_keys=True) for g in report["genotypes"][3:]}
+    assert not validated & calibration_nets
+    fit = report["calibration"]
+    assert fit["session"] and fit["num_networks"] == 3 and len(fit["networks"]) == 3
+    assert fit["networks"] and all(n["measured_ms"] > 0 for n in fit["networks"])
+    for row in report["architectures"]:
+        assert row["predicted_ms"] == pytest.approx(
+            fit["offset_ms"] + fit["scale"] * row["uncalibrated_ms"], abs=1e-3)
+        # the synthetic table has no stored calibration: identity
+        assert row["stored_calibration_ms"] == row["uncalibrated_ms"]
+    assert report["summary_stored_calibration"] == report["summary_uncalibrated"]
+    assert "calibration" not in table.meta  # validation never writes the table

@@ -138,7 +138,8 @@ def run(search, latency):
                     "wall_seconds": round(time.perf_counter() - start, 1)}
         report = validate_table(table, network_timer, settings["batch"],
                                 latency.num_archs, search.seed, latency.out,
-                                passes=latency.network_passes)
+                                passes=latency.network_passes,
+                                session_calibration_archs=latency.session_calibration_archs)
         return {"report": latency.out, "plot": report["plot"], **report["summary"],
                 "wall_seconds": report["wall_seconds"]}
     space = space_from_configs(search, latency)

@@ -65,10 +65,16 @@ class LatencyConfig:
     calibration_archs: int = setting(20, "--mode=calibrate: random derived networks "
                                      "(disjoint from validation's) the linear correction "
                                      "is fitted on.", lower=3, upper=10000)
+    session_calibration_archs: int = setting(
+        20, "--mode=validate: calibration networks (calibration's sample, disjoint from "
+        "the validated ones) timed in the same interleaved rounds as the validated "
+        "networks; the headline figures use a fit on them, so the fit and the test see "
+        "the same machine speed. The stored calibration's figures and the plain sums' are "
+        "reported too. 0: only the stored calibration.", lower=0, upper=10000)
     network_repeats: int = setting(30, "--mode=validate, calibrate and network: fewest timed runs of "
                                    "each whole network (median reported).", lower=1,
                                    upper=100000)
-    network_seconds: float = setting(2.0, "--mode=validate, calibrate and network: least total timed "
+    network_seconds: float = setting(8.0, "--mode=validate, calibrate and network: least total timed "
                                      "seconds per whole network.", lower=0.0,
                                      upper=3600.0)
     network_passes: int = setting(8, "--mode=validate and calibrate: interleaved rounds "

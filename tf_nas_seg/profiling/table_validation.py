@@ -158,6 +158,32 @@ def measure_networks(table, genotypes, timer, batch, passes=8, seed=0, state=Non
     return [timer.result(h) if h["times"] else None for h in handles]
 
 
+def fit_calibration(raw, measured, seed, passes, seconds):
+    """The calibration dict of a fit measured ~ offset + scale * raw (table sums).
+
+    Raises:
+        ValueError: No positive relation (a busy machine).
+    """
+    raw, measured = np.asarray(raw, np.float64), np.asarray(measured, np.float64)
+    scale, offset = np.polyfit(raw, measured, 1)
+    if not scale > 0:
+        raise ValueError(f"calibration found no positive relation between the table's "
+                         f"sums and measured latencies (scale {scale:.3f}); the machine is "
+                         "probably busy: rebuild the table and calibrate when it is idle")
+    fitted = offset + scale * raw
+    return {"scale": round(float(scale), 5), "offset_ms": round(float(offset), 4),
+            "num_networks": len(raw), "seed": seed, "stream": 1, "passes": passes,
+            "fit_mape_pct": round(float(100 * np.mean(np.abs(fitted - measured) / measured)),
+                                  2),
+            "uncalibrated_mape_pct": round(float(100 * np.mean(np.abs(raw - measured)
+                                                               / measured)), 2),
+            "seconds": round(float(seconds), 1),
+            # what the fit saw, for a user asking why a prediction is off
+            "networks": [{"table_sum_ms": round(float(r), 4),
+                          "measured_ms": round(float(m), 4)}
+                         for r, m in zip(raw, measured)]}
+
+
 def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passes=8):
     """Fits measured ~ offset + scale * (table sum) on whole networks; saves it in the table.
 
@@ -171,9 +197,7 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
         The calibration dict.
     """
     archs = sample_architectures(table, num_archs, seed, stream=1)
-    raw = [table.predict([e.key for e in get_profile(table.meta["space"]["method"])
-                          .network_entries(table.meta["space"], g)], calibrated=False)
-           for g, _ in archs]
+    raw = [_table_sum(table, g) for g, _ in archs]
     start = time.perf_counter()
     progress(f"timing {len(archs)} networks in {passes} interleaved rounds")
     results = measure_networks(
@@ -183,34 +207,32 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
     measured = [r["median_ms"] for r in results]
     for i, m in enumerate(measured):
         progress(f"network {i}: table sum {raw[i]:.2f} ms, measured {m:.2f} ms")
-    scale, offset = np.polyfit(np.asarray(raw), np.asarray(measured), 1)
-    if not scale > 0:
-        raise ValueError(f"calibration found no positive relation between the table's "
-                         f"sums and measured latencies (scale {scale:.3f}); the machine is "
-                         "probably busy: rebuild the table and calibrate when it is idle")
-    fitted = offset + scale * np.asarray(raw)
-    calibration = {"scale": round(float(scale), 5), "offset_ms": round(float(offset), 4),
-                   "num_networks": len(archs), "seed": seed, "stream": 1,
-                   "passes": passes,
-                   "fit_mape_pct": round(float(100 * np.mean(
-                       np.abs(fitted - measured) / np.asarray(measured))), 2),
-                   "uncalibrated_mape_pct": round(float(100 * np.mean(
-                       np.abs(np.asarray(raw) - measured) / np.asarray(measured))), 2),
-                   "seconds": round(time.perf_counter() - start, 1),
-                   # what the fit saw, for a user asking why a prediction is off
-                   "networks": [{"table_sum_ms": round(float(r), 4),
-                                 "measured_ms": round(float(m), 4)}
-                                for r, m in zip(raw, measured)]}
+    calibration = fit_calibration(raw, measured, seed, passes, time.perf_counter() - start)
     table.meta["calibration"] = calibration
     table.save()
-    progress(f"calibration: measured = {offset:.2f} ms + {scale:.4f} x table sum "
-             f"(fit MAPE {calibration['fit_mape_pct']}%, uncalibrated "
+    progress(f"calibration: measured = {calibration['offset_ms']:.2f} ms + "
+             f"{calibration['scale']:.4f} x table sum (fit MAPE "
+             f"{calibration['fit_mape_pct']}%, uncalibrated "
              f"{calibration['uncalibrated_mape_pct']}%)")
     return calibration
 
 
-def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, passes=8):
+def _median_and_spread(times):
+    ordered = sorted(times)
+    quart = len(ordered) // 4
+    return float(np.median(ordered)), ordered[-1 - quart] - ordered[quart], len(ordered)
+
+
+def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, passes=8,
+                   session_calibration_archs=0):
     """Measures random derived networks end to end and compares with the table.
+
+    With `session_calibration_archs` N > 0, N calibration networks (calibration's
+    sample, disjoint from the validated ones) are timed in the same interleaved rounds
+    as the validated networks and the headline predictions use a fit on them: the
+    machine's speed is then the same for the fit and the test. The summaries of the
+    table's stored calibration (from an earlier `--mode=calibrate` session) and of the
+    plain sums are reported beside it. Nothing is written to the table.
 
     Writes `out` (JSON) after every timing round, so an interrupted validation resumes
     where it stopped, and the predicted-vs-measured scatter plot next to it (.png).
@@ -224,6 +246,8 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         out: Report path.
         progress: Called with one line per round and per network.
         passes: Interleaved timing rounds over all networks (`measure_networks`).
+        session_calibration_archs: Calibration networks timed with them (0: none; the
+            headline then uses the stored calibration).
 
     Returns:
         The report dict.
@@ -232,12 +256,15 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
 
     space = table.meta["space"]
     archs = sample_architectures(table, num_archs, seed)
-    genotypes = [g for g, _ in archs]
+    cal_archs = (sample_architectures(table, session_calibration_archs, seed, stream=1)
+                 if session_calibration_archs else [])
+    genotypes = [g for g, _ in archs] + [g for g, _ in cal_archs]
     plot = os.path.splitext(out)[0] + ".png"
     report = {"table": os.path.abspath(table.path), "table_created": table.meta.get("created"),
-              "calibration": table.meta.get("calibration"),
+              "stored_calibration": table.meta.get("calibration"),
               "device": table.meta.get("device"), "settings": table.settings(),
               "seed": seed, "num_archs": len(archs), "passes": passes,
+              "session_calibration_archs": len(cal_archs),
               "genotypes": [g.to_json() for g in genotypes], "architectures": [],
               "status": "partial"}
     state = None
@@ -245,14 +272,15 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         with open(out, encoding="utf-8") as f:
             previous = json.load(f)
         if all(previous.get(k) == report[k] for k in
-               ("table_created", "calibration", "seed", "passes", "genotypes")):
+               ("table_created", "stored_calibration", "seed", "passes", "genotypes")):
             state = previous.get("timing")
     start = time.perf_counter()
     measured_now = state is None or state["passes_done"] < passes
     if measured_now:
         if state:
             progress(f"resuming {out}: {state['passes_done']} of {passes} rounds done")
-        progress(f"timing {len(archs)} networks in {passes} interleaved rounds")
+        progress(f"timing {len(archs)} networks (+ {len(cal_archs)} calibration networks) "
+                 f"in {passes} interleaved rounds")
 
         def save(st):
             report["timing"] = st
@@ -263,31 +291,45 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         measure_networks(table, genotypes, timer, batch, passes, seed, state, save)
         state = report["timing"]
     report["timing"] = state
+    stats = [_median_and_spread(t) for t in state["times_ms"]]
+    raw = [_table_sum(table, g) for g in genotypes]
+    if cal_archs:
+        n = len(archs)
+        calibration = fit_calibration(raw[n:], [m for m, _, _ in stats[n:]], seed, passes,
+                                      time.perf_counter() - start)
+        calibration["session"] = True
+        report["calibration"] = calibration
+        scale, offset = calibration["scale"], calibration["offset_ms"]
+    else:
+        report["calibration"] = report["stored_calibration"]
+        scale, offset = table.calibration
+    stored_scale, stored_offset = table.calibration
     rows = []
-    for i, ((genotype, predicted), times) in enumerate(zip(archs, state["times_ms"])):
-        ordered = sorted(times)
-        quart = len(ordered) // 4
-        measured = float(np.median(ordered))
+    for i, (genotype, _) in enumerate(archs):
+        measured, spread, runs = stats[i]
+        predicted = offset + scale * raw[i]
         rows.append({"index": i, "predicted_ms": round(predicted, 4),
-                     "uncalibrated_ms": round(_table_sum(table, genotype), 4),
+                     "stored_calibration_ms": round(stored_offset + stored_scale * raw[i], 4),
+                     "uncalibrated_ms": round(raw[i], 4),
                      "measured_ms": round(measured, 4),
                      "error_pct": round(100 * (predicted - measured) / measured, 2),
-                     "runs": len(ordered),
-                     "spread_ms": round(ordered[-1 - quart] - ordered[quart], 4),
+                     "runs": runs, "spread_ms": round(spread, 4),
                      "genotype": genotype.to_json()})
         if measured_now:
             progress(f"network {i}: predicted {predicted:.2f} ms, measured {measured:.2f} "
                      f"ms ({rows[-1]['error_pct']:+.1f}%)")
     report["architectures"] = rows
-    report["summary"] = summarize([r["predicted_ms"] for r in rows],
-                                  [r["measured_ms"] for r in rows])
-    # the same networks against the plain table sums: what the calibration changed
+    measured = [r["measured_ms"] for r in rows]
+    report["summary"] = summarize([r["predicted_ms"] for r in rows], measured)
+    # the same networks against the stored calibration and the plain table sums
+    report["summary_stored_calibration"] = summarize(
+        [r["stored_calibration_ms"] for r in rows], measured)
     report["summary_uncalibrated"] = summarize([r["uncalibrated_ms"] for r in rows],
-                                               [r["measured_ms"] for r in rows])
+                                               measured)
     report["status"] = "complete"
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     report["plot"] = draw_latency_scatter(
-        [r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows], plot,
+        [r["predicted_ms"] for r in rows], measured, plot,
         title=(f"{space['method']} {space['height']}x{space['width']} on "
                f"{table.meta.get('device')}"), summary=report["summary"])
     write_json_atomic(out, report)
