@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet pip==26.3
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,onnx,test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[cpu,onnx,tfds,test]"
 
 demo: install
 	$(BIN)/python bin/search --flagfile=configs/demo.cfg --run_dir=$(RUN_DIR)
