@@ -60,11 +60,17 @@ def test_build_resume_network_validate_and_search_end_to_end(tmp_path):
     assert again["measured_now"] == 0 and again["already_there"] == built["entries"]
     result = _run("--mode=network", f"--table={table}", *TINY, *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
+    # timing rounds split over two fresh processes, a session calibration beside them
     result = _run("--mode=validate", f"--table={table}", "--num_archs=3",
-                  f"--out={tmp_path / 'report.json'}", *FAST)
+                  "--session_calibration_archs=3", "--network_passes=2",
+                  "--network_processes=2", f"--out={tmp_path / 'report.json'}", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert Path(report["plot"]).exists() and report["num_archs"] == 3
+    assert "timing process 2: 1 rounds" in result.stderr
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["status"] == "complete" and saved["timing"]["passes_done"] == 2
+    assert saved["calibration"]["session"] and len(saved["genotypes"]) == 6
     result = _run("--mode=build", f"--table={table}", *TINY[:-1], "--target_width=64",
                   *FAST)
     assert result.returncode == 2 and "other settings" in result.stderr

@@ -150,3 +150,15 @@ def test_session_calibration_is_fitted_on_disjoint_networks_timed_alongside(tiny
         assert row["stored_calibration_ms"] == row["uncalibrated_ms"]
     assert report["summary_stored_calibration"] == report["summary_uncalibrated"]
     assert "calibration" not in table.meta  # validation never writes the table
+
+
+def test_max_rounds_leaves_a_partial_report_the_next_call_completes(tiny_table, tmp_path):
+    out = str(tmp_path / "report.json")
+    table = _synthetic(tiny_table)
+    first = validate_table(table, fast_timer(), 1, 3, 0, out, lambda _: None, passes=2,
+                           max_rounds=1)
+    assert first["status"] == "partial" and first["timing"]["passes_done"] == 1
+    assert "summary" not in first
+    second = validate_table(table, fast_timer(), 1, 3, 0, out, lambda _: None, passes=2,
+                            max_rounds=1)
+    assert second["status"] == "complete" and second["timing"]["passes_done"] == 2

@@ -136,10 +136,17 @@ def run(search, latency):
                                           passes=latency.network_passes)
             return {"table": latency.table, "calibration": calibration,
                     "wall_seconds": round(time.perf_counter() - start, 1)}
+        if latency.network_processes > 1 and not latency.max_rounds:
+            _validate_in_workers(latency)
         report = validate_table(table, network_timer, settings["batch"],
                                 latency.num_archs, search.seed, latency.out,
                                 passes=latency.network_passes,
-                                session_calibration_archs=latency.session_calibration_archs)
+                                session_calibration_archs=latency.session_calibration_archs,
+                                max_rounds=latency.max_rounds)
+        if report["status"] != "complete":
+            return {"report": latency.out, "status": report["status"],
+                    "rounds_done": report["timing"]["passes_done"],
+                    "rounds": latency.network_passes}
         return {"report": latency.out, "plot": report["plot"], **report["summary"],
                 "wall_seconds": report["wall_seconds"]}
     space = space_from_configs(search, latency)
@@ -166,6 +173,26 @@ def run(search, latency):
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["device"] = name
     return result
+
+
+def _validate_in_workers(latency):
+    """Runs the validation's timing rounds in `network_processes` fresh processes.
+
+    Each worker is this command with --max_rounds set: it traces every network, times
+    its share of the rounds and saves them in the report, which the next worker resumes.
+    """
+    import math
+    import subprocess
+
+    share = math.ceil(latency.network_passes / latency.network_processes)
+    command = [sys.executable, "-m", "tf_nas_seg.cli.latency_table", *sys.argv[1:],
+               f"--max_rounds={share}", "--network_processes=1"]
+    for worker in range(math.ceil(latency.network_passes / share)):
+        print(f"timing process {worker + 1}: {share} rounds", file=sys.stderr, flush=True)
+        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        if done.returncode != 0:
+            raise ValueError(f"timing process {worker + 1} failed (exit {done.returncode}); "
+                             "rerun the same command to resume from the saved rounds")
 
 
 def main(argv):

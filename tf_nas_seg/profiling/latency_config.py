@@ -82,6 +82,18 @@ class LatencyConfig:
                                   "for 1/rounds of --network_repeats and "
                                   "--network_seconds, so a drift of the machine's speed "
                                   "falls on all networks alike.", lower=1, upper=1000)
+    network_processes: int = setting(1, "--mode=validate: fresh processes the timing "
+                                     "rounds are split over, one after another, each "
+                                     "resuming the saved state; medians pool every run. A "
+                                     "process's memory placement makes a network a few "
+                                     "percent faster or slower for that process's life, "
+                                     "which more runs in one process do not average out "
+                                     "(as pyperf runs worker processes).", lower=1,
+                                     upper=1000)
+    max_rounds: int = setting(0, "--mode=validate: time at most this many rounds in this "
+                              "process and leave the report partial (rerun to continue); "
+                              "0: all. --network_processes sets it for its workers.",
+                              lower=0, upper=1000)
     out: str = setting("", "--mode=validate: report JSON path (per-architecture "
                        "predicted and measured ms, MAPE, Spearman, fraction within "
                        "+-10%); the scatter plot is written next to it as .png.")

@@ -104,7 +104,7 @@ def _infer(model, images):
 
 
 def measure_networks(table, genotypes, timer, batch, passes=8, seed=0, state=None,
-                     on_pass=None):
+                     on_pass=None, max_rounds=0):
     """Median end-to-end latency (ms) of derived networks, all timed in interleaved rounds.
 
     Every network is traced and warmed up first; then each of `passes` rounds gives
@@ -125,6 +125,8 @@ def measure_networks(table, genotypes, timer, batch, passes=8, seed=0, state=Non
         state: {"passes_done": n, "times_ms": [[ms, ...] per genotype]} from an
             interrupted measurement to continue (updated in place); None starts afresh.
         on_pass: Called with `state` after every round (to save it).
+        max_rounds: Stop after this many rounds in this call (0: run them all); the
+            state then resumes in another call, e.g. in a fresh process.
 
     Returns:
         One dict per genotype, in order: {"median_ms", "runs", "spread_ms", "trace_s"}.
@@ -147,7 +149,8 @@ def measure_networks(table, genotypes, timer, batch, passes=8, seed=0, state=Non
         handles.append(handle)
     rng = np.random.default_rng([seed, 7])
     orders = [rng.permutation(len(genotypes)) for _ in range(passes)]
-    for round_ in range(state["passes_done"], passes):
+    last = passes if not max_rounds else min(passes, state["passes_done"] + max_rounds)
+    for round_ in range(state["passes_done"], last):
         for i in orders[round_]:
             timer.sample(handles[i], -(-timer.min_repeats // passes),
                          timer.min_seconds / passes)
@@ -224,7 +227,7 @@ def _median_and_spread(times):
 
 
 def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, passes=8,
-                   session_calibration_archs=0):
+                   session_calibration_archs=0, max_rounds=0):
     """Measures random derived networks end to end and compares with the table.
 
     With `session_calibration_archs` N > 0, N calibration networks (calibration's
@@ -248,6 +251,8 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         passes: Interleaved timing rounds over all networks (`measure_networks`).
         session_calibration_archs: Calibration networks timed with them (0: none; the
             headline then uses the stored calibration).
+        max_rounds: Time at most this many rounds in this call (0: all); the report is
+            then left "partial" for a later call (another process) to continue.
 
     Returns:
         The report dict.
@@ -288,8 +293,11 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
             progress(f"round {st['passes_done']}/{passes} done, elapsed "
                      f"{time.perf_counter() - start:.0f} s")
 
-        measure_networks(table, genotypes, timer, batch, passes, seed, state, save)
+        measure_networks(table, genotypes, timer, batch, passes, seed, state, save,
+                         max_rounds)
         state = report["timing"]
+        if state["passes_done"] < passes:
+            return report  # partial: the next call continues
     report["timing"] = state
     stats = [_median_and_spread(t) for t in state["times_ms"]]
     raw = [_table_sum(table, g) for g in genotypes]
