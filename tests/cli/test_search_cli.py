@@ -74,6 +74,7 @@ def test_same_seed_in_two_processes_gives_the_same_search(tmp_path):
                        if "elapsed" not in k and "save_counter" not in k})
     assert (tmp_path / "a" / "genotype.json").read_text() == \
         (tmp_path / "b" / "genotype.json").read_text()
-    assert states[0].keys() == states[1].keys() and any("arch" in k for k in states[0])
+    # variables are saved by position (state/v00000, ...), architecture logits first
+    assert states[0].keys() == states[1].keys() and len(states[0]) > 20
     for key in states[0]:
         np.testing.assert_array_equal(states[0][key], states[1][key], err_msg=key)
