@@ -130,12 +130,29 @@ def test_interrupted_validation_resumes_at_the_next_round(tiny_table, tmp_path):
     assert report["status"] == "complete" and report["timing"]["passes_done"] == 2
 
 
-def test_session_calibration_is_fitted_on_disjoint_networks_timed_alongside(tiny_table,
-                                                                             tmp_path):
+def test_session_calibration_is_fitted_on_disjoint_networks_timed_alongside(
+        tiny_table, tmp_path, monkeypatch):
+    import tf_nas_seg.profiling.table_validation as validation
+
     out = str(tmp_path / "report.json")
     table = _synthetic(tiny_table)
+    timed = []
+
+    def measured_as_2_plus_1_5_sum(table_, genotypes, timer, batch, passes, seed=0,
+                                   state=None, on_pass=None, max_rounds=0):
+        # the synthetic table's sums have no relation to real timings: script them
+        timed.append(len(genotypes))
+        state = {"passes_done": passes,
+                 "times_ms": [[2.0 + 1.5 * validation._table_sum(table_, g)]
+                              for g in genotypes]}
+        on_pass(state)
+
+    monkeypatch.setattr(validation, "measure_networks", measured_as_2_plus_1_5_sum)
     report = validate_table(table, fast_timer(), 1, 3, 0, out, lambda _: None, passes=1,
                             session_calibration_archs=3)
+    assert timed == [6]  # validated and calibration networks in the same rounds
+    assert report["calibration"]["scale"] == pytest.approx(1.5, rel=1e-4)
+    assert report["summary"]["mape_pct"] == pytest.approx(0.0, abs=0.01)
     assert len(report["architectures"]) == 3 and len(report["genotypes"]) == 6
     validated = {json.dumps(r["genotype"], sort_keys=True) for r in report["architectures"]}
     calibration_nets = {json.dumps(g, sort_keys=True) for g in report["genotypes"][3:]}
