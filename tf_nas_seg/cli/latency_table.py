@@ -24,7 +24,7 @@ import json
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import app, logging
 
 from tf_nas_seg.profiling.latency_config import LatencyConfig
 from tf_nas_seg.search.search_config import SearchConfig

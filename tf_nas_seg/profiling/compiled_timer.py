@@ -62,6 +62,14 @@ def resolve_device(kind="auto"):
     return "/CPU:0", f"{name} ({os.cpu_count()} logical cores)", "CPU"
 
 
+def time_stats(times):
+    """{"median_ms", "runs", "spread_ms" (interquartile)} of call times in seconds."""
+    times = sorted(times)
+    quart = len(times) // 4
+    return {"median_ms": 1e3 * statistics.median(times), "runs": len(times),
+            "spread_ms": 1e3 * (times[-1 - quart] - times[quart])}
+
+
 class CompiledTimer:
     """Median latency of a callable compiled as a `tf.function` (inference, one device).
 
@@ -127,14 +135,16 @@ class CompiledTimer:
                 times.append(time.perf_counter() - t)
                 count += 1
 
+    def sample_round(self, prepared, passes, order=None):
+        """One interleaved round: each prepared function gets 1/passes of its repeats and
+        seconds, in `order` (indices; None: as listed)."""
+        for i in range(len(prepared)) if order is None else order:
+            self.sample(prepared[i], -(-self.min_repeats // passes), self.min_seconds / passes)
+
     @staticmethod
     def result(prepared):
         """{"median_ms", "runs", "spread_ms" (interquartile), "trace_s"} of the calls."""
-        times = sorted(prepared["times"])
-        quart = len(times) // 4
-        return {"median_ms": 1e3 * statistics.median(times), "runs": len(times),
-                "spread_ms": 1e3 * (times[-1 - quart] - times[quart]),
-                "trace_s": prepared["trace_s"]}
+        return {**time_stats(prepared["times"]), "trace_s": prepared["trace_s"]}
 
     def measure(self, fn, inputs):
         """Times `fn(*inputs)`; returns {"median_ms", "runs", "spread_ms", "trace_s"}."""
@@ -157,9 +167,7 @@ class CompiledTimer:
         prepared = [self.prepare(fn, inputs) for fn, inputs in items]
         passes = max(int(passes), 1)
         for _ in range(passes):
-            for handle in prepared:
-                self.sample(handle, -(-self.min_repeats // passes),
-                            self.min_seconds / passes)
+            self.sample_round(prepared, passes)
         return [self.result(handle) for handle in prepared]
 
     def _run(self, concrete, inputs):

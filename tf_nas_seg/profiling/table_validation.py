@@ -9,8 +9,9 @@ import time
 import numpy as np
 
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
+from tf_nas_seg.profiling.compiled_timer import time_stats
 from tf_nas_seg.profiling.space_profile import get_profile
-from tf_nas_seg.space.genotype import Genotype, write_json_atomic
+from tf_nas_seg.space.genotype import write_json_atomic
 
 # Candidates drawn per requested architecture before picking an even spread of them
 # over the predicted-latency range (predictions are table sums: cheap).
@@ -151,9 +152,7 @@ def measure_networks(table, genotypes, timer, batch, passes=8, seed=0, state=Non
     orders = [rng.permutation(len(genotypes)) for _ in range(passes)]
     last = passes if not max_rounds else min(passes, state["passes_done"] + max_rounds)
     for round_ in range(state["passes_done"], last):
-        for i in orders[round_]:
-            timer.sample(handles[i], -(-timer.min_repeats // passes),
-                         timer.min_seconds / passes)
+        timer.sample_round(handles, passes, orders[round_])
         state["times_ms"] = [[round(1e3 * t, 5) for t in h["times"]] for h in handles]
         state["passes_done"] = round_ + 1
         if on_pass is not None:
@@ -218,12 +217,6 @@ def calibrate_table(table, timer, batch, num_archs, seed, progress=_print, passe
              f"{calibration['fit_mape_pct']}%, uncalibrated "
              f"{calibration['uncalibrated_mape_pct']}%)")
     return calibration
-
-
-def _median_and_spread(times):
-    ordered = sorted(times)
-    quart = len(ordered) // 4
-    return float(np.median(ordered)), ordered[-1 - quart] - ordered[quart], len(ordered)
 
 
 def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, passes=8,
@@ -299,12 +292,12 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
         if state["passes_done"] < passes:
             return report  # partial: the next call continues
     report["timing"] = state
-    stats = [_median_and_spread(t) for t in state["times_ms"]]
+    stats = [time_stats([t / 1e3 for t in times]) for times in state["times_ms"]]
     raw = [_table_sum(table, g) for g in genotypes]
     if cal_archs:
         n = len(archs)
-        calibration = fit_calibration(raw[n:], [m for m, _, _ in stats[n:]], seed, passes,
-                                      time.perf_counter() - start)
+        calibration = fit_calibration(raw[n:], [t["median_ms"] for t in stats[n:]], seed,
+                                      passes, time.perf_counter() - start)
         calibration["session"] = True
         report["calibration"] = calibration
         scale, offset = calibration["scale"], calibration["offset_ms"]
@@ -314,14 +307,14 @@ def validate_table(table, timer, batch, num_archs, seed, out, progress=_print, p
     stored_scale, stored_offset = table.calibration
     rows = []
     for i, (genotype, _) in enumerate(archs):
-        measured, spread, runs = stats[i]
+        measured = stats[i]["median_ms"]
         predicted = offset + scale * raw[i]
         rows.append({"index": i, "predicted_ms": round(predicted, 4),
                      "stored_calibration_ms": round(stored_offset + stored_scale * raw[i], 4),
                      "uncalibrated_ms": round(raw[i], 4),
                      "measured_ms": round(measured, 4),
                      "error_pct": round(100 * (predicted - measured) / measured, 2),
-                     "runs": runs, "spread_ms": round(spread, 4),
+                     "runs": stats[i]["runs"], "spread_ms": round(stats[i]["spread_ms"], 4),
                      "genotype": genotype.to_json()})
         if measured_now:
             progress(f"network {i}: predicted {predicted:.2f} ms, measured {measured:.2f} "
