@@ -45,8 +45,14 @@ def _one_hot_alphas(model, rng):
 
 
 def _probabilities(model):
-    return {v.name: ops.convert_to_numpy(ops.softmax(v, axis=-1))
-            for v in model.arch_variables}
+    """softmax of each logit vector in float64, so that comparisons with a float64 brute
+    force do not depend on how one CPU's float32 kernels round."""
+    probs = {}
+    for v in model.arch_variables:
+        logits = ops.convert_to_numpy(v).astype(np.float64)
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs[v.name] = e / e.sum(axis=-1, keepdims=True)
+    return probs
 
 
 def _with_depths(genotype, depths):
