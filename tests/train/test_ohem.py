@@ -68,3 +68,19 @@ def test_all_ignored_gives_zero_and_the_loss_object_serialises():
     assert clone.get_config() == loss.get_config()
     with pytest.raises(ValueError, match="mode"):
         SegmentationLoss("focal")
+
+
+@pytest.mark.parametrize("mode", ["ohem", "ce"])
+def test_no_class_weights_is_the_unweighted_loss_exactly(mode):
+    rng = np.random.default_rng(7)
+    logits = (rng.normal(size=(2, 9, 11, 5)) * 3).astype(np.float32)
+    labels = rng.integers(0, 5, (2, 9, 11)).astype(np.int32)
+    labels[rng.random(labels.shape) < 0.2] = 255
+    loss = SegmentationLoss(mode, min_kept=0.1)
+    assert loss.class_weights is None and loss.get_config()["class_weights"] is None
+    got = float(loss(labels, logits))
+    if mode == "ohem":
+        assert got == float(ohem_cross_entropy(labels, logits, min_kept=0.1))
+    else:
+        assert got == pytest.approx(_reference(labels, logits, threshold=1.0, min_kept=1.0),
+                                    rel=1e-5)

@@ -1,6 +1,15 @@
-"""Online bootstrapped (OHEM) cross-entropy for segmentation, ignoring the ignore label."""
+"""Online bootstrapped (OHEM) cross-entropy for segmentation, ignoring the ignore label.
+
+Both losses optionally weight every pixel by the weight of its true class
+(`class_weights`, e.g. median-frequency balancing): the loss is then the weighted
+mean sum(w * loss) / sum(w) over the pixels that count, as PyTorch's
+`CrossEntropyLoss(weight=...)` computes it with mean reduction.
+"""
+
+import math
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -23,7 +32,53 @@ def per_pixel_cross_entropy(labels, logits, ignore_label=255):
     return ops.where(valid, loss, ops.zeros_like(loss)), valid
 
 
-def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept=0.0625):
+def pixel_class_weights(labels, class_weights, ignore_label=255):
+    """The weight of every pixel's true class; 0 at ignored pixels.
+
+    Args:
+        labels: [B, H, W] int class ids, `ignore_label` where unlabelled.
+        class_weights: [K] weights (a list or array), one per class.
+        ignore_label: Label value excluded.
+
+    Returns:
+        [B, H, W] float32.
+    """
+    labels = ops.cast(labels, "int32")
+    valid = ops.not_equal(labels, ignore_label)
+    safe = ops.where(valid, labels, ops.zeros_like(labels))
+    weights = ops.take(ops.convert_to_tensor(class_weights, "float32"), safe)
+    return ops.where(valid, weights, ops.zeros_like(weights))
+
+
+def _weighted_mean(values, weights):
+    """sum(w * v) / sum(w); 0 when the weights sum to 0 (no NaN, in value or gradient)."""
+    total = ops.sum(weights)
+    safe_total = ops.where(ops.greater(total, 0.0), total, ops.ones_like(total))
+    return ops.sum(values * weights) / safe_total
+
+
+def weighted_cross_entropy(labels, logits, class_weights, ignore_label=255):
+    """Class-weighted mean cross-entropy over the labelled pixels.
+
+    sum_i w[y_i] * CE_i / sum_i w[y_i] over the pixels i whose label is not ignored
+    (PyTorch's `CrossEntropyLoss(weight=w, ignore_index=...)`, mean reduction).
+
+    Args:
+        labels: [B, H, W] int class ids.
+        logits: [B, H, W, K] logits.
+        class_weights: [K] class weights.
+        ignore_label: Label value excluded.
+
+    Returns:
+        Scalar float32 loss; 0 for a batch without labelled pixels (or whose labelled
+        pixels all have weight 0).
+    """
+    loss, _ = per_pixel_cross_entropy(labels, logits, ignore_label)
+    return _weighted_mean(loss, pixel_class_weights(labels, class_weights, ignore_label))
+
+
+def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept=0.0625,
+                       class_weights=None):
     """Mean cross-entropy over the hard pixels of a batch (BiSeNet / OCNet recipe).
 
     A pixel is hard when the predicted probability of its true class is below
@@ -37,6 +92,10 @@ def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept
         ignore_label: Label value excluded.
         threshold: Probability below which a pixel is hard, in (0, 1].
         min_kept: Fraction of labelled pixels always kept, in [0, 1].
+        class_weights: Optional [K] class weights. The hard pixels are selected as
+            without them (by the unweighted loss, i.e. the true-class probability);
+            the loss is then the weighted mean sum(w * CE) / sum(w) over the kept
+            pixels, w the weight of each pixel's true class. None: the plain mean.
 
     Returns:
         Scalar float32 loss; 0 for a batch without labelled pixels.
@@ -57,6 +116,9 @@ def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept
     keep = ops.logical_and(valid, ops.greater(flat, cut))
     keep = ops.logical_or(keep, ops.logical_and(valid, ops.greater_equal(flat, kth)))
     weights = ops.cast(keep, "float32")
+    if class_weights is not None:
+        pixel = ops.reshape(pixel_class_weights(labels, class_weights, ignore_label), (-1,))
+        return _weighted_mean(flat, weights * pixel)
     return ops.sum(flat * weights) / ops.maximum(ops.sum(weights), 1.0)
 
 
@@ -69,10 +131,15 @@ class SegmentationLoss(keras.losses.Loss):
         ignore_label: Label value excluded.
         threshold: OHEM hardness threshold on the true-class probability.
         min_kept: OHEM fraction of labelled pixels always kept.
+        class_weights: Optional weights, one per class (list or 1-D array of finite,
+            non-negative numbers): each pixel's loss is weighted by the weight of its
+            true class and the loss is sum(w * CE) / sum(w) over the counted pixels
+            (all labelled ones for "ce", the hard ones for "ohem", selected
+            unweighted). None: the unweighted losses, unchanged.
     """
 
     def __init__(self, mode="ohem", ignore_label=255, threshold=0.7, min_kept=0.0625,
-                 name="segmentation_loss", **kwargs):
+                 class_weights=None, name="segmentation_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         if mode not in ("ohem", "ce"):
             raise ValueError(f"mode must be 'ohem' or 'ce', got {mode!r}")
@@ -82,11 +149,27 @@ class SegmentationLoss(keras.losses.Loss):
             raise ValueError(f"min_kept must be in [0, 1], got {min_kept}")
         self.mode, self.ignore_label = mode, int(ignore_label)
         self.threshold, self.min_kept = float(threshold), float(min_kept)
+        if class_weights is not None:
+            array = np.asarray(class_weights, dtype=np.float64)
+            if (array.ndim != 1 or not array.size
+                    or not all(math.isfinite(w) and w >= 0 for w in array)):
+                raise ValueError("class_weights must be a 1-D list of finite, non-negative "
+                                 f"numbers (one per class), got {class_weights!r}")
+            class_weights = [float(w) for w in array]
+        self.class_weights = class_weights
 
     def call(self, y_true, y_pred):
+        weights = self.class_weights
+        if weights is not None:
+            classes = y_pred.shape[-1]
+            if classes is not None and classes != len(weights):
+                raise ValueError(f"{len(weights)} class weights for logits of {classes} "
+                                 "classes; pass one weight per class")
         if self.mode == "ohem":
             return ohem_cross_entropy(y_true, y_pred, self.ignore_label, self.threshold,
-                                      self.min_kept)
+                                      self.min_kept, weights)
+        if weights is not None:
+            return weighted_cross_entropy(y_true, y_pred, weights, self.ignore_label)
         loss, valid = per_pixel_cross_entropy(y_true, y_pred, self.ignore_label)
         valid = ops.cast(valid, "float32")
         return ops.sum(loss) / ops.maximum(ops.sum(valid), 1.0)
@@ -94,5 +177,6 @@ class SegmentationLoss(keras.losses.Loss):
     def get_config(self):
         config = super().get_config()
         config.update({"mode": self.mode, "ignore_label": self.ignore_label,
-                       "threshold": self.threshold, "min_kept": self.min_kept})
+                       "threshold": self.threshold, "min_kept": self.min_kept,
+                       "class_weights": self.class_weights})
         return config

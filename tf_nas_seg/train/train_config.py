@@ -91,6 +91,17 @@ class TrainConfig:
     ohem_min_kept: float = setting(1 / 16, "OHEM: fraction of labelled pixels always kept "
                                    "(the hardest), so the loss never vanishes.", lower=0.0,
                                    upper=1.0)
+    class_weights: str = setting(
+        "none", "Class-balanced loss (for both --loss=ohem and ce): 'none' (unweighted); "
+        "'median_frequency': weight(c) = median_c' freq(c') / freq(c), freq(c) = pixels "
+        "of c / labelled pixels of the training images containing c (Eigen & Fergus "
+        "2015, as SegNet on CamVid); 'enet': weight(c) = 1 / ln(1.02 + p(c)), p(c) = "
+        "pixels of c / all labelled pixels (ENet). Counted once over the train split's "
+        "labels as stored (before augmentation; ignored pixels never count) and kept in "
+        "RUN_DIR/class_weights.json, which a resumed run reads back. A class absent "
+        "from the train split gets weight 0 (with a warning). The loss is the weighted "
+        "mean sum(w*CE)/sum(w) over the labelled (ce) or hard (ohem) pixels.",
+        choices=("none", "median_frequency", "enet"))
     precision: str = setting("float32", "Compute precision: 'float32', 'mixed_float16' "
                              "(GPUs; dynamic loss scaling) or 'mixed_bfloat16'.",
                              choices=("float32", "mixed_float16", "mixed_bfloat16"))

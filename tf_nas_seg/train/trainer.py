@@ -13,6 +13,7 @@ from tf_nas_seg.networks.builder import build_network
 from tf_nas_seg.networks.cas_network import count_trainable_params
 from tf_nas_seg.networks.model_macs import count_model_macs
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
+from tf_nas_seg.train import class_weights as class_weighting
 from tf_nas_seg.train.ohem import SegmentationLoss
 from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
 from tf_nas_seg.utils.atomic import atomic_output
@@ -60,8 +61,9 @@ class Trainer:
 
     The run directory holds config.json, checkpoints/ (exact resume: weights, BN
     statistics, optimizer slots, step and best score), tensorboard/, best.keras (best
-    validation mIoU so far), model.keras (final weights), history.json, plots/ and
-    train_summary.json.
+    validation mIoU so far), model.keras (final weights), history.json, plots/,
+    train_summary.json and, with --class_weights, class_weights.json (the loss's class
+    weights and the label counts behind them, read back on resume).
 
     Args:
         config: A TrainConfig.
@@ -104,6 +106,46 @@ class Trainer:
             raise TrainError("training images differ in size: set --crop_height/--crop_width"
                              " or --resize_height/--resize_width so batches have one shape")
 
+    def _load_class_weights(self):
+        """Sets `self.class_weights` (a record or None): read from the run or computed.
+
+        The weights are counted once, over the training split's labels as stored, and
+        written to RUN_DIR/class_weights.json; a resumed run reads that file instead.
+        """
+        c = self.config
+        self.class_weights = None
+        if c.class_weights == "none":
+            return
+        path = os.path.join(self.run_dir, class_weighting.FILE_NAME)
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    record = json.load(f)
+                class_weighting.check_class_weights(record, c.class_weights,
+                                                    self.info.class_names, path)
+            except (OSError, ValueError) as e:
+                raise TrainError(f"cannot use {path} ({e}); delete it to recount the "
+                                 "class weights, or pass a new --run_dir") from None
+            logging.info("class weights (%s) read from %s", c.class_weights, path)
+        else:
+            record = class_weighting.compute_class_weights(self.train_src, c.class_weights,
+                                                           c.train_split)
+            write_json_atomic(path, record)
+            logging.info("class weights (%s) of %d %s images written to %s",
+                         c.class_weights, record["num_images"], c.train_split, path)
+        logging.info("class weights: %s", class_weighting.describe(record))
+        self.class_weights = record
+
+    def _class_weights_summary(self):
+        """The `class_weights` entry of train_summary.json (None when unweighted)."""
+        record = self.class_weights
+        if record is None:
+            return None
+        return {"method": record["method"],
+                "file": os.path.join(self.run_dir, class_weighting.FILE_NAME),
+                "weights": dict(zip(record["class_names"], record["weights"])),
+                "absent_classes": record["absent_classes"]}
+
     def _build_model(self):
         c = self.config
         genotype = Genotype.load(c.genotype) if c.genotype else None
@@ -117,8 +159,9 @@ class Trainer:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(self.model.trainable_variables)
         self.optimizer = optimizer
+        weights = None if self.class_weights is None else self.class_weights["weights"]
         self.loss = SegmentationLoss(c.loss, self.info.ignore_label, c.ohem_threshold,
-                                     c.ohem_min_kept)
+                                     c.ohem_min_kept, class_weights=weights)
         self.best_miou = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best")
         self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_step")
         # Sum and count of the losses since the last evaluation (the history's train
@@ -199,6 +242,7 @@ class Trainer:
         self._configure_tensorflow()
         try:
             self._load_data()
+            self._load_class_weights()
             self._build_model()
         finally:
             keras.mixed_precision.set_global_policy("float32")
@@ -253,7 +297,8 @@ class Trainer:
             self._write_history()
             summary = {"status": "interrupted", "iterations_done": step,
                        "iterations": c.iterations,
-                       "resume": "rerun the same command to continue"}
+                       "resume": "rerun the same command to continue",
+                       "class_weights": self._class_weights_summary()}
             write_json_atomic(os.path.join(self.run_dir, "train_summary.json"), summary)
             return summary
         return self._finish(step, self._mean_loss(), writer)
@@ -300,6 +345,7 @@ class Trainer:
             "best_step": int(self.best_step.numpy()),
             "final_val": {k: final[k] for k in ("miou", "pixel_accuracy", "per_class_iou",
                                                 "num_images")},
+            "class_weights": self._class_weights_summary(),
             "params": count_trainable_params(self.model),
             "macs": {"train_size": [h, w], "value": count_model_macs(self.model, h, w)},
             "dataset": {"name": self.info.name, "num_classes": self.info.num_classes,
