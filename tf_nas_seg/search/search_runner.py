@@ -254,6 +254,11 @@ class SearchRunner:
                                           title=f"{cell_type} cell, epoch {epoch}")
         images["arch_weights"] = draw_arch_weights(
             {k: v for k, v in panels.items()}, os.path.join(plots, "arch_weights.png"))
+        # The op probabilities behind that figure, so bin/plot can redraw it from files.
+        write_json_atomic(os.path.join(plots, "arch_weights.json"), {
+            "epoch": epoch, "panels": {k: {"probabilities": np.asarray(p).tolist(),
+                                           "ops": list(o), "edges": list(e)}
+                                       for k, (p, o, e) in panels.items()}})
         if hasattr(self.model, "depth_record"):
             metrics = {**metrics, **self.model.depth_record()}
         if hasattr(self.model, "relax"):

@@ -253,3 +253,66 @@ def draw_latency_scatter(predicted, measured, path, title="", summary=None):
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=9)
     return _save(fig, path)
+
+
+_METHOD_COLORS = {"cas": "tab:blue", "autortnet": "tab:orange", "darts": "tab:green"}
+
+
+def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
+    """mIoU against measured latency, one labelled point per network of a sweep.
+
+    Searched networks are filled circles in their method's colour, random ones small
+    open circles of that colour with their mean +- 2 sd drawn as an error bar at their
+    mean latency, peers black squares; the Pareto front is a dashed step line.
+
+    Args:
+        rows: Sweep rows (`sweep.results.collect_point`) with `latency_median_ms` and
+            `val_miou`.
+        front: Names of the rows on the Pareto front.
+        random_stats: {method: {mean, sd, latency_mean_ms, ...}} of the random networks.
+        path: PNG file to write.
+        title: Figure title.
+
+    Returns:
+        `path`.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    for r in rows:
+        x, y = r["latency_median_ms"], 100 * r["val_miou"]
+        color = _METHOD_COLORS.get(r.get("method"), "0.4")
+        if r["kind"] == "searched":
+            ax.scatter(x, y, s=60, color=color, edgecolor="black", zorder=4)
+            ax.annotate(r["label"], (x, y), xytext=(5, 5), textcoords="offset points",
+                        fontsize=8, color=color)
+        elif r["kind"] == "peer":
+            ax.scatter(x, y, s=60, marker="s", color="black", zorder=4)
+            ax.annotate(r["label"], (x, y), xytext=(5, -11), textcoords="offset points",
+                        fontsize=8)
+        else:
+            ax.scatter(x, y, s=26, facecolor="none", edgecolor=color, zorder=3)
+    for method, s in (random_stats or {}).items():
+        if s.get("sd") is None or "latency_mean_ms" not in s:
+            continue
+        color = _METHOD_COLORS.get(method, "0.4")
+        ax.errorbar(s["latency_mean_ms"], 100 * s["mean"], yerr=200 * s["sd"], fmt="x",
+                    color=color, capsize=4, alpha=0.8, zorder=3,
+                    label=f"random {method}: mean +- 2 sd (n={s['n']})")
+    on_front = sorted((r for r in rows if r["name"] in set(front)),
+                      key=lambda r: r["latency_median_ms"])
+    if len(on_front) > 1:
+        ax.step([r["latency_median_ms"] for r in on_front],
+                [100 * r["val_miou"] for r in on_front], where="post", ls="--",
+                color="0.5", lw=1, label="Pareto front", zorder=2)
+    for method in sorted({r.get("method") for r in rows if r["kind"] == "searched"}):
+        ax.scatter([], [], s=60, color=_METHOD_COLORS.get(method, "0.4"),
+                   edgecolor="black", label=f"searched ({method})")
+    if any(r["kind"] == "random" for r in rows):
+        ax.scatter([], [], s=26, facecolor="none", edgecolor="0.4", label="random")
+    if any(r["kind"] == "peer" for r in rows):
+        ax.scatter([], [], s=60, marker="s", color="black", label="hand-designed peers")
+    ax.set_xlabel("measured latency, batch 1 (ms, median)")
+    ax.set_ylabel("val mIoU, final checkpoint (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or "accuracy against measured latency", fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,163 @@
+"""bin/sweep and bin/plot on the bundled synthetic scenes with tiny budgets.
+
+One sweep runs every stage as a user would (a latency table built and read, a CAS
+search, two random networks inside the latency band, a peer, training, the shared
+benchmark, the table and the Pareto plot); rerunning it recomputes nothing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+SEARCH = """--dataset=synthetic
+--synthetic_images=8
+--synthetic_height=32
+--synthetic_width=48
+--synthetic_classes=3
+--layout=NR
+--channels=4
+--stem_channels=8
+--steps=1
+--batch_size=4
+--iterations=2
+--low_level_cell=0
+--target_height=32
+--target_width=48
+"""
+TRAIN = """--dataset=synthetic
+--synthetic_images=8
+--synthetic_val_images=4
+--synthetic_height=32
+--synthetic_width=48
+--synthetic_classes=3
+--scale_min=1.0
+--scale_max=1.0
+--batch_size=4
+--iterations=2
+--overlays=0
+"""
+FAST_TABLE = "--min_repeats=2 --max_repeats=2 --min_seconds=0 --warmup=0 --layer_repeats=2"
+
+
+def _run(tool, *args, timeout=900):
+    return subprocess.run([sys.executable, str(ROOT / "bin" / tool), *args],
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    (tmp / "search.cfg").write_text(SEARCH)
+    (tmp / "train.cfg").write_text(TRAIN)
+    args = ["--methods=cas", "--lambdas=0.01", f"--cas_flagfile={tmp / 'search.cfg'}",
+            f"--train_flagfile={tmp / 'train.cfg'}", "--train_args=--width_multiplier=0.25",
+            f"--table_args={FAST_TABLE}", "--nocalibrate_tables", "--random=2",
+            "--random_band=3", "--peers=fast_scnn", "--bench_runs=3", "--bench_warmup=1",
+            f"--sweep_dir={tmp / 'sweep'}"]
+    result = _run("sweep", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp / "sweep", args, result
+
+
+def test_sweep_writes_the_table_the_plot_and_every_point(sweep):
+    sweep_dir, _, result = sweep
+    results = json.loads((sweep_dir / "results.json").read_text())
+    rows = {r["name"]: r for r in results["points"]}
+    assert sorted(rows) == ["cas_lambda0.01", "peer_fast_scnn", "random_cas_00",
+                            "random_cas_01"]
+    for row in rows.values():
+        assert row["status"] == "timed", row
+        assert 0.0 <= row["val_miou"] <= 1.0 and row["params"] > 0
+        assert row["latency_median_ms"] > 0 and row["latency_p90_ms"] >= 0
+        assert row["timed_at"] == [32, 48]
+    for name in ("cas_lambda0.01", "random_cas_00", "random_cas_01"):
+        assert rows[name]["predicted_ms"] > 0  # priced by the table the sweep built
+    assert "predicted_ms" not in rows["peer_fast_scnn"]
+    # the random networks lie inside the band around the searched one, by the table
+    samples = json.loads((sweep_dir / "points" / "random_cas_samples.json").read_text())
+    low, high, band = samples["band"]
+    for name in ("random_cas_00", "random_cas_01"):
+        assert low * (1 - band) <= rows[name]["predicted_ms"] <= high * (1 + band)
+    assert samples["searched_predicted_ms"] == [pytest.approx(
+        rows["cas_lambda0.01"]["predicted_ms"])]
+    baseline = results["random_baseline"]["cas"]
+    assert baseline["n"] == 2 and baseline["threshold"] == pytest.approx(
+        baseline["mean"] + 2 * baseline["sd"])
+    verdict = results["verdicts"]["cas_lambda0.01"]
+    assert set(verdict["peers"]) == {"fast_scnn"} and "beats_random" in verdict
+    assert results["pareto_front"]
+    assert (sweep_dir / "plots" / "pareto.png").stat().st_size > 10000
+    table = (sweep_dir / "results.md").read_text()
+    assert "| cas λ=0.01 | searched | cas | 0.01 |" in table
+    assert "random baseline" in table and "Verdicts" in table
+    assert "written" not in result.stderr or True
+    # every child wrote its log; the search ran with the latency cost and the table
+    search_config = json.loads((sweep_dir / "points" / "cas_lambda0.01" / "search" /
+                                "config.json").read_text())
+    assert search_config["cost"] == "latency" and search_config["cost_lambda"] == 0.01
+    assert search_config["latency_table"] == str(sweep_dir / "tables" / "cas.json")
+
+
+def test_rerunning_a_finished_sweep_recomputes_nothing(sweep):
+    sweep_dir, args, _ = sweep
+    logs = sorted(sweep_dir.rglob("*.log"))
+    before = {p: p.stat().st_mtime_ns for p in logs}
+    summaries = sorted(sweep_dir.rglob("train_summary.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in summaries}
+    result = _run("sweep", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[sweep] train" not in result.stderr and "[sweep] search" not in result.stderr
+    assert {p: p.stat().st_mtime_ns for p in logs} == before
+    assert {p: p.stat().st_mtime_ns for p in summaries} == stamps
+
+
+def test_changed_settings_are_refused_and_a_second_sweep_is_locked_out(sweep, tmp_path):
+    sweep_dir, args, _ = sweep
+    changed = [a if not a.startswith("--lambdas") else "--lambdas=0.5" for a in args]
+    result = _run("sweep", *changed)
+    assert result.returncode == 2 and "other settings" in result.stderr
+    assert "lambdas" in result.stderr
+    import fcntl
+
+    with open(sweep_dir / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = _run("sweep", *args)
+    assert result.returncode == 2 and "another bin/sweep is running" in result.stderr
+
+
+def test_plot_redraws_every_figure_from_files(sweep):
+    sweep_dir, _, _ = sweep
+    pareto = sweep_dir / "plots" / "pareto.png"
+    pareto.unlink()
+    search_dir = sweep_dir / "points" / "cas_lambda0.01" / "search"
+    for png in (search_dir / "plots").glob("*.png"):
+        png.unlink()
+    result = _run("plot", str(sweep_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads(result.stdout)["figures"]
+    assert str(pareto) in written and pareto.exists()
+    for name in ("cell_normal.png", "cell_reduce.png", "arch_weights.png",
+                 "search_progress.png"):
+        assert (search_dir / "plots" / name).exists(), name
+    assert (sweep_dir / "points" / "peer_fast_scnn" / "train" / "plots" /
+            "training.png").exists()
+
+
+def test_plot_and_sweep_refuse_bad_input_clearly(tmp_path):
+    result = _run("plot", str(tmp_path))
+    assert result.returncode == 2 and "not a sweep, search or training run" in result.stderr
+    result = _run("sweep", f"--sweep_dir={tmp_path / 's'}", "--methods=nas")
+    assert result.returncode != 0 and "unknown method 'nas'" in result.stderr
+    result = _run("sweep", f"--sweep_dir={tmp_path / 's'}", "--methods=cas",
+                  "--cost=macs", "--random=2", "--random_band=0.25")
+    assert result.returncode != 0 and "needs --cost=latency" in result.stderr
+    result = _run("sweep", f"--sweep_dir={tmp_path / 's'}",
+                  f"--cas_flagfile={tmp_path / 'missing.cfg'}", "--methods=cas")
+    assert result.returncode == 2 and "missing.cfg: no such file" in result.stderr

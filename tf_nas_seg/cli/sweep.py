@@ -1,0 +1,63 @@
+"""`bin/sweep`: search at several lambdas, retrain, time and compare with random
+architectures and hand-designed peers, all with one recipe (resumable).
+
+Examples:
+    bin/sweep --flagfile=configs/camvid_study.cfg --data_dir=../shared/datasets/camvid \
+        --sweep_dir=~/runs/camvid_study
+    bin/sweep --methods=cas --lambdas=0.005,0.02 --random=5 --peers=fast_scnn \
+        --cas_flagfile=configs/camvid.cfg --train_flagfile=configs/camvid_train.cfg \
+        --data_dir=../shared/datasets/camvid --sweep_dir=runs/cas_sweep
+"""
+
+import json
+import os
+import sys
+
+from absl import app, logging
+
+from tf_nas_seg.sweep.sweep_config import SweepConfig
+from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
+
+define_flags(SweepConfig)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
+                             "(see --helpfull)")
+    logging.set_verbosity(logging.INFO)
+    from tf_nas_seg.search.latency_table import LatencyTableError
+    from tf_nas_seg.space.genotype import GenotypeError
+    from tf_nas_seg.sweep import SamplingError, SweepError, run_sweep
+
+    try:
+        config = config_from_flags(SweepConfig)
+    except ValueError as e:  # a setting out of its bounds or choices, named
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        results = run_sweep(config.replace(sweep_dir=os.path.expanduser(config.sweep_dir)))
+    except (SweepError, SamplingError, GenotypeError, LatencyTableError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    sweep_dir = os.path.abspath(os.path.expanduser(config.sweep_dir))
+    with open(os.path.join(sweep_dir, "results.md"), encoding="utf-8") as f:
+        print(f.read())
+    print(json.dumps({"status": results["status"],
+                      "results": os.path.join(sweep_dir, "results.json"),
+                      "table": os.path.join(sweep_dir, "results.md"),
+                      "plot": results.get("plot"),
+                      "compute_seconds": results["compute_seconds"]}, indent=2))
+    if results["status"] == "interrupted":
+        print("the sweep stopped; rerun the same command to resume it", file=sys.stderr)
+        return 3
+    return 0
+
+
+def run():
+    """Entry point of bin/sweep and of the `tf-nas-seg-sweep` console script."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

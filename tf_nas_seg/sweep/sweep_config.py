@@ -1,0 +1,162 @@
+"""Every setting of `bin/sweep`, as one typed, saved config (fields are absl flags)."""
+
+import dataclasses
+import shlex
+
+from tf_nas_seg.utils.flag_fields import setting, validate_config
+
+METHODS = ("cas", "autortnet")
+PEERS = ("fast_scnn", "bisenetv2")
+
+# Fields that may change between an interrupted sweep and its resumption: they do not
+# change any point's result (timing settings only change the shared benchmark, which is
+# rerun when they change).
+RESUMABLE_CHANGES = ("sweep_dir", "bench_runs", "bench_warmup", "threads")
+
+
+def split_list(text):
+    """"a, b,,c" -> ["a", "b", "c"]."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_floats(text, name):
+    values = []
+    for item in split_list(text):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"--{name}: {item!r} is not a number (give a comma-separated "
+                             "list, e.g. --lambdas=0.002,0.01)") from None
+        if values[-1] < 0:
+            raise ValueError(f"--{name}: lambda {item} is negative")
+    return values
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """Settings of `bin/sweep`; each field is also a command-line flag.
+
+    A sweep is a set of points, each a network trained with one recipe: one searched
+    network per (method, lambda), `random` random networks per method and the peers.
+    Every point is run by the ordinary commands (bin/search, bin/train) in its own run
+    directory under `sweep_dir/points/`, so each resumes on its own, and all trained
+    networks are timed together by bin/benchmark's interleaved method at the end.
+    """
+
+    sweep_dir: str = setting("", "Directory of the sweep: its config, the latency tables it "
+                             "built, one run directory per point, the shared benchmark, "
+                             "results.json, results.md and plots/. Rerunning the same "
+                             "command resumes; finished points are never recomputed.")
+    methods: str = setting("cas,autortnet", "Search methods swept, comma-separated "
+                           "(cas, autortnet); empty: no searches (random and peers only).")
+    lambdas: str = setting("0.002,0.01", "Cost weights lambda, comma-separated, each one "
+                           "search per method (per ms with --cost=latency, per GMAC with "
+                           "macs, per million parameters with params).")
+    autortnet_lambdas: str = setting("", "Lambdas of the AutoRTNet searches if they should "
+                                     "differ from --lambdas; empty: --lambdas.")
+    cost: str = setting("latency", "Cost term of every search: 'latency' (the table of the "
+                        "target device, the papers' setting), 'macs' or 'params'.",
+                        choices=("latency", "macs", "params"))
+    cas_flagfile: str = setting("configs/camvid.cfg", "Flagfile of the CAS searches (its "
+                                "data, widths, schedule and target size); --cost, "
+                                "--cost_lambda, --latency_table and --run_dir are set by "
+                                "the sweep.")
+    autortnet_flagfile: str = setting("configs/camvid_autortnet.cfg", "Flagfile of the "
+                                      "AutoRTNet searches.")
+    search_args: str = setting("", "Extra flags for every search, as on a command line "
+                               "(e.g. \"--iterations=500 --seed=1\"); they override the "
+                               "flagfiles.")
+    train_flagfile: str = setting("configs/camvid_train.cfg", "Flagfile of the one training "
+                                  "recipe every network of the sweep is trained with.")
+    train_args: str = setting("", "Extra flags for every training (e.g. "
+                              "\"--class_weights=median_frequency\"), after the flagfile.")
+    data_dir: str = setting("", "Data set root passed to every search and training "
+                            "(empty: the flagfiles' own, or none for synthetic data).")
+    cas_table: str = setting("", "Latency table of the CAS space (bin/latency_table); "
+                             "empty with --cost=latency: the sweep builds and calibrates "
+                             "one in sweep_dir/tables/ from --cas_flagfile.")
+    autortnet_table: str = setting("", "Latency table of the AutoRTNet space; empty with "
+                                   "--cost=latency: built and calibrated in "
+                                   "sweep_dir/tables/.")
+    table_args: str = setting("", "Extra flags for the table builds (e.g. "
+                              "\"--min_seconds=0.1\").")
+    calibrate_tables: bool = setting(True, "Calibrate the tables the sweep builds "
+                                     "(bin/latency_table --mode=calibrate).")
+    random: int = setting(5, "Random architectures per method in --random_methods, trained "
+                          "with the same recipe (the baseline).", lower=0, upper=1000)
+    random_methods: str = setting("", "Spaces the random architectures are drawn from, "
+                                  "comma-separated; empty: --methods.")
+    random_band: float = setting(0.25, "Keep only random architectures whose table-predicted "
+                                 "latency lies within this fraction around the range of "
+                                 "the searched networks of the same method "
+                                 "([min * (1 - band), max * (1 + band)]); 0: no band, draw "
+                                 "from the whole space. Needs --cost=latency.", lower=0.0,
+                                 upper=100.0)
+    random_seed: int = setting(0, "Seed of the random architectures.", lower=0,
+                               upper=2 ** 31 - 1)
+    peers: str = setting("fast_scnn,bisenetv2", "Hand-designed networks trained with the "
+                         "same recipe, comma-separated (fast_scnn, bisenetv2); empty: none.")
+    resolution: str = setting("", "HEIGHTxWIDTH at which every network is timed; empty: the "
+                              "searches' --target_height x --target_width.")
+    bench_runs: int = setting(100, "Timed batch-1 runs per network in the shared benchmark "
+                              "(interleaved, run i of every network before run i + 1).",
+                              lower=1, upper=100000)
+    bench_warmup: int = setting(10, "Untimed runs per network before timing.", lower=0,
+                                upper=100000)
+    threads: int = setting(0, "TensorFlow intra-op threads of the benchmark; 0: one per "
+                           "core.", lower=0, upper=1024)
+    stop_after: str = setting("", "Stop after this stage (for time slots): 'tables', "
+                              "'searches', 'random', 'train' or 'bench'; empty: run all.",
+                              choices=("", "tables", "searches", "random", "train",
+                                       "bench"))
+
+    def __post_init__(self):
+        validate_config(self)
+        for name in ("methods", "random_methods"):
+            for method in split_list(getattr(self, name)):
+                if method not in METHODS:
+                    raise ValueError(f"--{name}: unknown method {method!r}; choose from "
+                                     f"{list(METHODS)}")
+        for peer in split_list(self.peers):
+            if peer not in PEERS:
+                raise ValueError(f"--peers: unknown peer {peer!r}; choose from {list(PEERS)}")
+        parse_floats(self.lambdas, "lambdas")
+        parse_floats(self.autortnet_lambdas, "autortnet_lambdas")
+        if split_list(self.methods) and not self.lambda_list(split_list(self.methods)[0]):
+            raise ValueError("--lambdas is empty: give at least one lambda per method, "
+                             "e.g. --lambdas=0.002,0.01 (or --methods= for no searches)")
+        if self.random_band and self.cost != "latency" and self.random:
+            raise ValueError(f"--random_band={self.random_band} selects random networks by "
+                             "their table-predicted latency, which needs --cost=latency; "
+                             "pass --random_band=0 to draw from the whole space")
+        for name in ("search_args", "train_args", "table_args"):
+            try:
+                shlex.split(getattr(self, name))
+            except ValueError as e:
+                raise ValueError(f"--{name}: {e}") from None
+
+    def method_list(self):
+        return split_list(self.methods)
+
+    def random_method_list(self):
+        return split_list(self.random_methods) or self.method_list()
+
+    def peer_list(self):
+        return split_list(self.peers)
+
+    def lambda_list(self, method):
+        if method == "autortnet" and split_list(self.autortnet_lambdas):
+            return parse_floats(self.autortnet_lambdas, "autortnet_lambdas")
+        return parse_floats(self.lambdas, "lambdas")
+
+    def flagfile(self, method):
+        return self.cas_flagfile if method == "cas" else self.autortnet_flagfile
+
+    def table(self, method):
+        return self.cas_table if method == "cas" else self.autortnet_table
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,459 @@
+"""`bin/sweep`'s engine: search, derive, retrain, time and compare, resumably.
+
+Stages, each resumable and each skipped when its outputs are complete:
+
+1. tables: with --cost=latency and no table given, build (and calibrate) each searched
+   space's latency table with bin/latency_table;
+2. searches: one bin/search per (method, lambda), with the table;
+3. random: K random architectures per method, drawn once (optionally inside a latency
+   band around that method's searched networks) and stored;
+4. train: every searched network, every peer and every random network trained by
+   bin/train with the one recipe;
+5. bench: all trained networks timed together by bin/benchmark (interleaved runs);
+6. results: results.json, results.md and plots/pareto.png (also written after every
+   finished point, so a sweep in progress can be looked at).
+
+Points run as child processes of the ordinary commands, each in its own run directory,
+so every point checkpoints and resumes by itself and a point that finished is never
+run again. SIGINT/SIGTERM are passed on to the running child, which checkpoints; the
+sweep then stops and the same command resumes it.
+"""
+
+import fcntl
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from absl import flags
+
+from tf_nas_seg.space.genotype import Genotype, write_json_atomic
+from tf_nas_seg.sweep.sweep_config import RESUMABLE_CHANGES, SweepConfig
+
+INTERRUPTED = 3  # exit status of an interrupted bin/search or bin/train
+# The directory holding the tf_nas_seg package (the repository root of a checkout).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class SweepError(ValueError):
+    """The sweep cannot go on as configured; the message says what to change."""
+
+
+class SweepInterrupted(Exception):
+    """A child stopped on a signal after checkpointing; rerunning resumes."""
+
+
+def _say(message):
+    print(f"[sweep] {message}", file=sys.stderr, flush=True)
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as e:
+        raise SweepError(f"{path} is not valid JSON ({e}); delete it to recompute that "
+                         "step") from None
+
+
+def _completed(path):
+    summary = _read_json(path)
+    return summary is not None and summary.get("status") == "completed"
+
+
+def parse_command_config(config_cls, argv, what):
+    """The config a command would build from `argv` (its flagfile and flags)."""
+    from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
+
+    values = flags.FlagValues()
+    define_flags(config_cls, flag_values=values)
+    try:
+        values(["sweep"] + list(argv))
+        return config_from_flags(config_cls, values)
+    except (flags.Error, ValueError) as e:
+        raise SweepError(f"the {what} flags {' '.join(argv)!r} are not valid: {e}") from None
+
+
+def label_of(point):
+    """A short label for tables and plots: 'cas l=0.002', 'random cas 3', 'fast_scnn'."""
+    if point["kind"] == "searched":
+        return f"{point['method']} λ={point['lambda']:g}"
+    if point["kind"] == "random":
+        return f"random {point['method']} {point['index']}"
+    return point["peer"]
+
+
+def _config_path(path):
+    """An absolute flagfile path: as given (from the working directory), else the
+    repository's own configs/ (so the defaults work from any directory)."""
+    path = os.path.expanduser(path)
+    if os.path.exists(path) or os.path.isabs(path):
+        return os.path.abspath(path)
+    candidate = os.path.join(REPO_ROOT, path)
+    return candidate if os.path.exists(candidate) else os.path.abspath(path)
+
+
+class SweepRunner:
+    """Owns one sweep directory (see the module docstring).
+
+    Args:
+        config: A SweepConfig.
+        python: The interpreter the child commands run with.
+    """
+
+    def __init__(self, config: SweepConfig, python=sys.executable):
+        if not config.sweep_dir:
+            raise SweepError("--sweep_dir is required: the directory where the sweep keeps "
+                             "its points, tables and results")
+        absolute = lambda p: os.path.abspath(os.path.expanduser(p)) if p else p  # noqa: E731
+        self.config = config.replace(
+            sweep_dir=absolute(config.sweep_dir),
+            cas_flagfile=_config_path(config.cas_flagfile),
+            autortnet_flagfile=_config_path(config.autortnet_flagfile),
+            train_flagfile=_config_path(config.train_flagfile),
+            data_dir=absolute(config.data_dir),
+            cas_table=absolute(config.cas_table),
+            autortnet_table=absolute(config.autortnet_table))
+        self.dir = self.config.sweep_dir
+        self.python = python
+        self._child = None
+        self._signal = None
+        self._check_inputs()
+
+    # Inputs ---------------------------------------------------------------------------
+    def _check_inputs(self):
+        c = self.config
+        needed = [("train_flagfile", c.train_flagfile)]
+        methods = set(c.method_list()) | (set(c.random_method_list()) if c.random else set())
+        needed += [(f"{m}_flagfile", c.flagfile(m)) for m in sorted(methods)]
+        needed += [(f"{m}_table", c.table(m)) for m in sorted(methods) if c.table(m)]
+        for name, path in needed:
+            if not os.path.isfile(path):
+                raise SweepError(f"--{name}={path}: no such file")
+        if c.data_dir and not os.path.isdir(c.data_dir):
+            raise SweepError(f"--data_dir={c.data_dir}: no such directory")
+        if not (c.method_list() or (c.random and c.random_method_list()) or c.peer_list()):
+            raise SweepError("nothing to sweep: give --methods, --random with "
+                             "--random_methods, or --peers")
+        if c.random and c.random_band:
+            missing = [m for m in c.random_method_list() if m not in c.method_list()]
+            if missing:
+                raise SweepError(f"--random_band draws random {missing} networks around the "
+                                 "searched ones of the same method, and there is no "
+                                 f"search of {missing}: add them to --methods or pass "
+                                 "--random_band=0")
+
+    def _data_args(self):
+        return [f"--data_dir={self.config.data_dir}"] if self.config.data_dir else []
+
+    def search_argv(self, method):
+        """The flags every search of `method` gets (before cost, lambda and run dir)."""
+        return ([f"--flagfile={self.config.flagfile(method)}"] + self._data_args()
+                + shlex.split(self.config.search_args))
+
+    def search_config(self, method):
+        from tf_nas_seg.search.search_config import SearchConfig
+
+        return parse_command_config(SearchConfig, self.search_argv(method) + [
+            f"--method={method}"], f"{method} search")
+
+    def resolution(self):
+        """(height, width) every network is timed at."""
+        c = self.config
+        if c.resolution:
+            from tf_nas_seg.benchmark.benchmark_runner import parse_resolutions
+
+            return parse_resolutions(c.resolution)[0]
+        sizes = set()
+        for method in c.method_list() or c.random_method_list():
+            sc = self.search_config(method)
+            sizes.add((sc.target_height, sc.target_width))
+        if len(sizes) != 1 or 0 in next(iter(sizes)):
+            raise SweepError(f"the searches' --target_height x --target_width are {sizes}; "
+                             "set --resolution=HEIGHTxWIDTH, the size the networks are "
+                             "timed at")
+        return next(iter(sizes))
+
+    # Paths ----------------------------------------------------------------------------
+    def points(self):
+        """Every point of the sweep, in the order they are trained."""
+        c = self.config
+        points = []
+        for method in c.method_list():
+            for lam in c.lambda_list(method):
+                name = f"{method}_lambda{lam:g}"
+                points.append({"name": name, "kind": "searched", "method": method,
+                               "lambda": lam, "dir": os.path.join(self.dir, "points", name)})
+        for peer in c.peer_list():
+            points.append({"name": f"peer_{peer}", "kind": "peer", "peer": peer,
+                           "dir": os.path.join(self.dir, "points", f"peer_{peer}")})
+        for method in c.random_method_list() if c.random else ():
+            for i in range(c.random):
+                name = f"random_{method}_{i:02d}"
+                points.append({"name": name, "kind": "random", "method": method,
+                               "index": i, "dir": os.path.join(self.dir, "points", name)})
+        for p in points:
+            p["label"] = label_of(p)
+            p["train_dir"] = os.path.join(p["dir"], "train")
+            if p["kind"] == "searched":
+                p["search_dir"] = os.path.join(p["dir"], "search")
+                p["genotype"] = os.path.join(p["search_dir"], "genotype.json")
+            elif p["kind"] == "random":
+                p["genotype"] = os.path.join(p["dir"], "genotype.json")
+        return points
+
+    def table_path(self, method):
+        given = self.config.table(method)
+        return given or os.path.join(self.dir, "tables", f"{method}.json")
+
+    # Children -------------------------------------------------------------------------
+    def _forward(self, signum, frame):
+        del frame
+        self._signal = signum
+        if self._child is not None and self._child.poll() is None:
+            self._child.send_signal(signum)
+
+    def run_child(self, module, argv, log_path, what):
+        """Runs `python -m module argv`, teeing its output to `log_path` and stderr."""
+        command = [self.python, "-m", module] + list(argv)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        _say(f"{what}: {' '.join(shlex.quote(a) for a in command)}")
+        _say(f"  log: {log_path}")
+        path = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path,
+               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        start = time.perf_counter()
+        with open(log_path, "ab") as log:
+            log.write(f"\n$ {' '.join(shlex.quote(a) for a in command)}\n".encode())
+            log.flush()
+            self._child = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                           stderr=subprocess.STDOUT, env=env)
+            try:
+                while True:
+                    chunk = os.read(self._child.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    log.write(chunk)
+                    log.flush()
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
+                code = self._child.wait()
+            finally:
+                if self._child.poll() is None:  # the sweep itself failed: stop the child
+                    self._child.terminate()
+                    self._child.wait()
+                self._child = None
+        seconds = time.perf_counter() - start
+        if code == INTERRUPTED or self._signal is not None:
+            raise SweepInterrupted(f"{what} stopped (exit {code}) after checkpointing")
+        if code != 0:
+            raise SweepError(f"{what} failed with exit status {code}; its output is in "
+                             f"{log_path}. Fix the cause and rerun the same command: "
+                             "finished points are kept")
+        return seconds
+
+    # Stages ---------------------------------------------------------------------------
+    def stage_tables(self):
+        c = self.config
+        if c.cost != "latency":
+            return
+        methods = set(c.method_list()) | (set(c.random_method_list()) if c.random else set())
+        for method in sorted(methods):
+            if c.table(method):
+                continue
+            table = self.table_path(method)
+            done = table + ".done"
+            if os.path.exists(done):
+                continue
+            argv = (self.search_argv(method) + [f"--method={method}"]
+                    + shlex.split(c.table_args) + [f"--table={table}"])
+            log = os.path.join(self.dir, "tables", f"{method}.log")
+            self.run_child("tf_nas_seg.cli.latency_table", argv + ["--mode=build"], log,
+                           f"latency table ({method}): build")
+            if c.calibrate_tables:
+                self.run_child("tf_nas_seg.cli.latency_table", argv + ["--mode=calibrate"],
+                               log, f"latency table ({method}): calibrate")
+            with open(done, "w", encoding="utf-8") as f:
+                f.write(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+
+    def stage_searches(self):
+        c = self.config
+        for p in self.points():
+            if p["kind"] != "searched":
+                continue
+            if _completed(os.path.join(p["search_dir"], "search_summary.json")):
+                continue
+            argv = self.search_argv(p["method"]) + [
+                f"--method={p['method']}", f"--cost={c.cost}", f"--cost_lambda={p['lambda']}",
+                f"--run_dir={p['search_dir']}"]
+            if c.cost == "latency":
+                argv.append(f"--latency_table={self.table_path(p['method'])}")
+            self.run_child("tf_nas_seg.cli.search", argv,
+                           os.path.join(p["dir"], "search.log"), f"search {p['label']}")
+            self.write_results()
+
+    def _random_space(self, method):
+        """(space, table or None) the random networks of `method` are drawn from."""
+        from tf_nas_seg.sweep.random_archs import without_multiscale
+
+        search = self.search_config(method)
+        if self.config.cost == "latency":
+            from tf_nas_seg.search.latency_table import LatencyTable
+
+            table = LatencyTable.load(self.table_path(method))
+            space = dict(table.meta["space"])
+        else:
+            from tf_nas_seg.profiling.latency_config import LatencyConfig
+            from tf_nas_seg.profiling.search_space import space_from_configs
+
+            table, space = None, space_from_configs(search, LatencyConfig(multiscale=False))
+        if method == "cas" and search.stage == "backbone":
+            space = without_multiscale(space)  # as the searched backbones: no MS cell
+        return space, table
+
+    def stage_random(self):
+        from tf_nas_seg.sweep.random_archs import predict_ms, sample_random_archs
+
+        c = self.config
+        if not c.random:
+            return
+        for method in c.random_method_list():
+            path = os.path.join(self.dir, "points", f"random_{method}_samples.json")
+            stored = _read_json(path)
+            if stored is not None and len(stored["archs"]) >= c.random:
+                archs = stored["archs"][:c.random]
+            else:
+                space, table = self._random_space(method)
+                band = None
+                searched = []
+                if c.random_band:
+                    for p in self.points():
+                        if p["kind"] == "searched" and p["method"] == method:
+                            searched.append(predict_ms(table, space,
+                                                       Genotype.load(p["genotype"])))
+                    band = (min(searched), max(searched), c.random_band)
+                sampled = sample_random_archs(space, c.random, c.random_seed, table=table,
+                                              band=band)
+                archs = [a.to_json() for a in sampled]
+                if stored is not None and archs[:len(stored["archs"])] != stored["archs"]:
+                    raise SweepError(f"{path} holds other random architectures than this "
+                                     "sweep's settings draw; use a new --sweep_dir")
+                write_json_atomic(path, {
+                    "method": method, "seed": c.random_seed, "band": band,
+                    "searched_predicted_ms": searched, "space": space, "archs": archs})
+                _say(f"drew {len(archs)} random {method} architectures"
+                     + (f" predicted within {band[0] * (1 - band[2]):.1f}-"
+                        f"{band[1] * (1 + band[2]):.1f} ms" if band else ""))
+            for i, arch in enumerate(archs):
+                genotype_path = os.path.join(self.dir, "points", f"random_{method}_{i:02d}",
+                                             "genotype.json")
+                if not os.path.exists(genotype_path):
+                    Genotype.from_json(arch["genotype"]).save(genotype_path)
+
+    def stage_train(self):
+        c = self.config
+        for p in self.points():
+            if _completed(os.path.join(p["train_dir"], "train_summary.json")):
+                continue
+            network = ([f"--peer={p['peer']}"] if p["kind"] == "peer"
+                       else [f"--genotype={p['genotype']}"])
+            argv = ([f"--flagfile={c.train_flagfile}"] + self._data_args()
+                    + shlex.split(c.train_args) + network + [f"--run_dir={p['train_dir']}"])
+            self.run_child("tf_nas_seg.cli.train", argv, os.path.join(p["dir"], "train.log"),
+                           f"train {p['label']}")
+            self.write_results()
+
+    def _bench_models(self):
+        return [os.path.join(p["train_dir"], "model.keras") for p in self.points()]
+
+    def stage_bench(self):
+        c = self.config
+        out = os.path.join(self.dir, "bench", "bench.json")
+        models = self._bench_models()
+        h, w = self.resolution()
+        settings = {"models": models, "resolution": [h, w], "runs": c.bench_runs,
+                    "warmup": c.bench_warmup, "threads": c.threads}
+        existing = _read_json(out)
+        if existing is not None and existing.get("sweep_settings") == settings:
+            return
+        argv = [f"--compare={','.join(models)}", f"--resolutions={h}x{w}",
+                f"--runs={c.bench_runs}", f"--warmup={c.bench_warmup}",
+                f"--threads={c.threads}", f"--out={out}",
+                f"--markdown={os.path.join(self.dir, 'bench', 'bench.md')}"]
+        self.run_child("tf_nas_seg.cli.benchmark", argv,
+                       os.path.join(self.dir, "bench", "bench.log"),
+                       f"benchmark of {len(models)} networks at {h}x{w}")
+        report = _read_json(out)
+        report["sweep_settings"] = settings
+        write_json_atomic(out, report)
+
+    # Results --------------------------------------------------------------------------
+    def collect(self):
+        """Every point with what is known of it so far (see results.collect_point)."""
+        from tf_nas_seg.sweep.results import collect_point
+
+        bench = _read_json(os.path.join(self.dir, "bench", "bench.json"))
+        by_model = {}
+        if bench is not None:
+            by_model = {e["model"]: e for e in bench.get("results", [])}
+        tables = {}
+        if self.config.cost == "latency":
+            for method in set(self.config.method_list()) | set(
+                    self.config.random_method_list() if self.config.random else ()):
+                if os.path.exists(self.table_path(method)):
+                    tables[method] = self._random_space(method)
+        return [collect_point(p, by_model.get(os.path.join(p["train_dir"], "model.keras")),
+                              tables.get(p.get("method"))) for p in self.points()], bench
+
+    def write_results(self):
+        from tf_nas_seg.sweep.results import write_results
+
+        points, bench = self.collect()
+        return write_results(self.dir, points, bench, self.config.to_json())
+
+    # Main -----------------------------------------------------------------------------
+    def run(self):
+        """Runs (or resumes) the sweep; returns the results dict (status 'completed',
+        'interrupted' or 'stopped')."""
+        from tf_nas_seg.utils.run_state import check_or_write_config
+
+        os.makedirs(self.dir, exist_ok=True)
+        lock = open(os.path.join(self.dir, ".lock"), "w")  # noqa: SIM115 (held for the run)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise SweepError(f"another bin/sweep is running on {self.dir}; wait for it to "
+                             "finish (or stop it) before starting this one") from None
+        previous = {s: signal.signal(s, self._forward) for s in (signal.SIGINT,
+                                                                 signal.SIGTERM)}
+        try:
+            check_or_write_config(self.dir, self.config.to_json(),
+                                  RESUMABLE_CHANGES + ("random", "stop_after"), SweepError,
+                                  defaults=SweepConfig().to_json())
+            for stage in ("tables", "searches", "random", "train", "bench"):
+                getattr(self, f"stage_{stage}")()
+                if self._signal is not None:
+                    raise SweepInterrupted(f"signal {self._signal}")
+                if self.config.stop_after == stage:
+                    results = self.write_results()
+                    return {**results, "status": "stopped", "stopped_after": stage}
+            return {**self.write_results(), "status": "completed"}
+        except SweepInterrupted as e:
+            _say(f"interrupted ({e}); rerun the same command to resume")
+            return {**self.write_results(), "status": "interrupted"}
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+
+
+def run_sweep(config):
+    """Runs or resumes the sweep `config` describes; returns its results dict."""
+    return SweepRunner(config).run()
