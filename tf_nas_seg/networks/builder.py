@@ -3,12 +3,13 @@
 import dataclasses
 
 from tf_nas_seg.networks.cas_layout import CASLayout
+from tf_nas_seg.networks.bisenetv2 import build_bisenetv2
 from tf_nas_seg.networks.cas_network import build_cas_network
 from tf_nas_seg.networks.fast_scnn import build_fast_scnn
 from tf_nas_seg.space.genotype import Genotype, GenotypeError
 
 # Hand-designed networks trained by the same pipeline as searched ones.
-PEERS = {"fast_scnn": build_fast_scnn}
+PEERS = {"fast_scnn": build_fast_scnn, "bisenetv2": build_bisenetv2}
 
 # The op sets each method's cells may use (derived networks must come from the space the
 # method searches, or a cell would be built from ops its method never considered).

@@ -1,7 +1,10 @@
 """The op library every network of tf_nas_seg is built from (search, derived, profiling)."""
 
+from tf_nas_seg.ops.context_embedding import ContextEmbedding
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.factorized_reduce import FactorizedReduce
+from tf_nas_seg.ops.gather_expand import GatherExpand
+from tf_nas_seg.ops.guided_aggregation import GuidedAggregation
 from tf_nas_seg.ops.identity import Identity
 from tf_nas_seg.ops.inverted_residual import InvertedResidual
 from tf_nas_seg.ops.op_set import (AGGREGATION, AUTORTNET_CELL, CAS_BACKBONE,

@@ -5,7 +5,7 @@ import dataclasses
 from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 DATASETS = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
-PEERS = ("fast_scnn",)
+PEERS = ("fast_scnn", "bisenetv2")
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
@@ -24,8 +24,9 @@ class TrainConfig:
     # Network.
     genotype: str = setting("", "Path of the genotype.json of a search (bin/search writes "
                             "it to its --run_dir); the network derived from it is trained.")
-    peer: str = setting("", "Train a hand-designed network instead of a searched one: "
-                        "'fast_scnn' (Fast-SCNN style, built from the same op library).",
+    peer: str = setting("", "Train a hand-designed network instead of a searched one, "
+                        "built from the same op library: 'fast_scnn' (Fast-SCNN style) or "
+                        "'bisenetv2' (BiSeNet V2 style).",
                         choices=("",) + PEERS)
     method: str = setting("", "If set, the method the genotype must come from; a genotype "
                           "of another method is refused.", choices=("", "cas", "darts",
