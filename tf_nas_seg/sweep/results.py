@@ -42,7 +42,7 @@ def collect_point(point, bench_entry=None, space_table=None):
         space_table: (space, LatencyTable or None) of its method, for the prediction.
     """
     row = {k: point.get(k) for k in ("name", "label", "kind", "method", "lambda", "peer",
-                                     "index")}
+                                     "width", "index")}
     row = {k: v for k, v in row.items() if v is not None}
     row["status"] = "pending"
     if point["kind"] == "searched":
@@ -149,7 +149,7 @@ def verdicts(rows):
                 entry["latency_ratio"] = ratio
                 entry["beats_at_equal_or_lower_latency"] = bool(
                     ratio <= 1.0 and r["val_miou"] > p["val_miou"])
-            v["peers"][p["peer"]] = entry
+            v["peers"][p["label"]] = entry
         result[r["name"]] = v
     return result
 

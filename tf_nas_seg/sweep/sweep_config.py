@@ -9,9 +9,10 @@ METHODS = ("cas", "autortnet")
 PEERS = ("fast_scnn", "bisenetv2")
 
 # Fields that may change between an interrupted sweep and its resumption: they do not
-# change any point's result (timing settings only change the shared benchmark, which is
-# rerun when they change).
-RESUMABLE_CHANGES = ("sweep_dir", "bench_runs", "bench_warmup", "threads")
+# change any finished point's result (peers and random add or drop points; timing
+# settings only change the shared benchmark, which is rerun when they change).
+RESUMABLE_CHANGES = ("sweep_dir", "bench_runs", "bench_warmup", "threads", "peers",
+                     "random", "stop_after")
 
 
 def split_list(text):
@@ -95,7 +96,9 @@ class SweepConfig:
     random_seed: int = setting(0, "Seed of the random architectures.", lower=0,
                                upper=2 ** 31 - 1)
     peers: str = setting("fast_scnn,bisenetv2", "Hand-designed networks trained with the "
-                         "same recipe, comma-separated (fast_scnn, bisenetv2); empty: none.")
+                         "same recipe, comma-separated (fast_scnn, bisenetv2), each "
+                         "optionally with a width multiplier after a colon "
+                         "(bisenetv2:0.5); empty: none.")
     resolution: str = setting("", "HEIGHTxWIDTH at which every network is timed; empty: the "
                               "searches' --target_height x --target_width.")
     bench_runs: int = setting(100, "Timed batch-1 runs per network in the shared benchmark "
@@ -117,9 +120,7 @@ class SweepConfig:
                 if method not in METHODS:
                     raise ValueError(f"--{name}: unknown method {method!r}; choose from "
                                      f"{list(METHODS)}")
-        for peer in split_list(self.peers):
-            if peer not in PEERS:
-                raise ValueError(f"--peers: unknown peer {peer!r}; choose from {list(PEERS)}")
+        self.peer_list()  # checks the names and widths
         parse_floats(self.lambdas, "lambdas")
         parse_floats(self.autortnet_lambdas, "autortnet_lambdas")
         if split_list(self.methods) and not self.lambda_list(split_list(self.methods)[0]):
@@ -142,7 +143,21 @@ class SweepConfig:
         return split_list(self.random_methods) or self.method_list()
 
     def peer_list(self):
-        return split_list(self.peers)
+        """[(peer name, width multiplier)] of --peers ("fast_scnn,bisenetv2:0.5")."""
+        peers = []
+        for item in split_list(self.peers):
+            name, _, width = item.partition(":")
+            if name not in PEERS:
+                raise ValueError(f"--peers: unknown peer {name!r}; choose from {list(PEERS)}")
+            try:
+                multiplier = float(width) if width else 1.0
+            except ValueError:
+                multiplier = -1.0
+            if not 0.05 <= multiplier <= 16.0:
+                raise ValueError(f"--peers: {item!r}: the width after ':' must be a "
+                                 "multiplier between 0.05 and 16 (e.g. bisenetv2:0.5)")
+            peers.append((name, multiplier))
+        return peers
 
     def lambda_list(self, method):
         if method == "autortnet" and split_list(self.autortnet_lambdas):

@@ -85,7 +85,7 @@ def label_of(point):
         return f"{point['method']} λ={point['lambda']:g}"
     if point["kind"] == "random":
         return f"random {point['method']} {point['index']}"
-    return point["peer"]
+    return point["peer"] if point["width"] == 1.0 else f"{point['peer']} x{point['width']:g}"
 
 
 def _config_path(path):
@@ -189,9 +189,10 @@ class SweepRunner:
                 name = f"{method}_lambda{lam:g}"
                 points.append({"name": name, "kind": "searched", "method": method,
                                "lambda": lam, "dir": os.path.join(self.dir, "points", name)})
-        for peer in c.peer_list():
-            points.append({"name": f"peer_{peer}", "kind": "peer", "peer": peer,
-                           "dir": os.path.join(self.dir, "points", f"peer_{peer}")})
+        for peer, width in c.peer_list():
+            name = f"peer_{peer}" if width == 1.0 else f"peer_{peer}_w{width:g}"
+            points.append({"name": name, "kind": "peer", "peer": peer, "width": width,
+                           "dir": os.path.join(self.dir, "points", name)})
         for method in c.random_method_list() if c.random else ():
             for i in range(c.random):
                 name = f"random_{method}_{i:02d}"
@@ -360,8 +361,10 @@ class SweepRunner:
         for p in self.points():
             if _completed(os.path.join(p["train_dir"], "train_summary.json")):
                 continue
-            network = ([f"--peer={p['peer']}"] if p["kind"] == "peer"
-                       else [f"--genotype={p['genotype']}"])
+            if p["kind"] == "peer":
+                network = [f"--peer={p['peer']}", f"--width_multiplier={p['width']:g}"]
+            else:
+                network = [f"--genotype={p['genotype']}"]
             argv = ([f"--flagfile={c.train_flagfile}"] + self._data_args()
                     + shlex.split(c.train_args) + network + [f"--run_dir={p['train_dir']}"])
             self.run_child("tf_nas_seg.cli.train", argv, os.path.join(p["dir"], "train.log"),
@@ -433,8 +436,8 @@ class SweepRunner:
         previous = {s: signal.signal(s, self._forward) for s in (signal.SIGINT,
                                                                  signal.SIGTERM)}
         try:
-            check_or_write_config(self.dir, self.config.to_json(),
-                                  RESUMABLE_CHANGES + ("random", "stop_after"), SweepError,
+            check_or_write_config(self.dir, self.config.to_json(), RESUMABLE_CHANGES,
+                                  SweepError,
                                   defaults=SweepConfig().to_json())
             for stage in ("tables", "searches", "random", "train", "bench"):
                 getattr(self, f"stage_{stage}")()

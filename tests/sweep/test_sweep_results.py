@@ -1,0 +1,84 @@
+"""The sweep's verdicts, Pareto front and settings, on rows whose answers are known."""
+
+import pytest
+
+from tf_nas_seg.sweep.results import markdown, pareto_front, random_stats, verdicts
+from tf_nas_seg.sweep.sweep_config import SweepConfig
+
+
+def _row(name, kind, miou, ms, method=None, **extra):
+    row = {"name": name, "label": name, "kind": kind, "val_miou": miou,
+           "latency_median_ms": ms, "latency_p90_ms": ms * 1.1, "status": "timed"}
+    if method:
+        row["method"] = method
+    return {**row, **extra}
+
+
+ROWS = [
+    _row("cas_a", "searched", 0.60, 20.0, "cas", **{"lambda": 0.01}),
+    _row("cas_b", "searched", 0.52, 30.0, "cas", **{"lambda": 0.001}),
+    _row("r0", "random", 0.50, 21.0, "cas"),
+    _row("r1", "random", 0.54, 22.0, "cas"),
+    _row("r2", "random", 0.52, 19.0, "cas"),
+    _row("fast", "peer", 0.55, 21.0, peer="fast"),
+    _row("big", "peer", 0.70, 90.0, peer="big"),
+]
+
+
+def test_pareto_front_keeps_exactly_the_undominated_networks():
+    # cas_b (30 ms, 0.52) is dominated by cas_a (20 ms, 0.60); r0, r1, fast by cas_a;
+    # r2 is the fastest; big the most accurate.
+    assert sorted(pareto_front(ROWS)) == ["big", "cas_a", "r2"]
+    ties = [_row("x", "random", 0.5, 10.0, "cas"), _row("y", "random", 0.5, 10.0, "cas")]
+    assert sorted(pareto_front(ties)) == ["x", "y"]  # equal points dominate neither
+
+
+def test_random_baseline_is_mean_plus_two_sample_sd():
+    stats = random_stats(ROWS)["cas"]
+    assert stats["n"] == 3 and stats["mean"] == pytest.approx(0.52)
+    assert stats["sd"] == pytest.approx(0.02)  # ddof = 1
+    assert stats["threshold"] == pytest.approx(0.56)
+    assert stats["latency_range_ms"] == [19.0, 22.0]
+
+
+def test_verdicts_say_by_how_much_and_at_what_latency():
+    v = verdicts(ROWS)
+    a, b = v["cas_a"], v["cas_b"]
+    assert a["beats_random"] and a["margin_over_random_threshold"] == pytest.approx(0.04)
+    assert not b["beats_random"] and b["margin_over_random_threshold"] == pytest.approx(-0.04)
+    assert a["peers"]["fast"]["beats_at_equal_or_lower_latency"]
+    assert a["peers"]["fast"]["miou_difference"] == pytest.approx(0.05)
+    assert a["peers"]["fast"]["latency_ratio"] == pytest.approx(20 / 21)
+    # more accurate than nothing at 90 ms: slower peers are compared, never "beaten"
+    assert not a["peers"]["big"]["beats_at_equal_or_lower_latency"]
+    assert a["on_pareto_front"] and not b["on_pareto_front"]
+    text = markdown(ROWS, random_stats(ROWS), v, None)
+    assert "- cas_a: beats random mean + 2 sd by +4.00 points" in text
+    assert "+5.00 points vs fast at 0.95x its latency (beats it" in text
+    assert "- cas_b: does not beat random mean + 2 sd by -4.00 points" in text
+
+
+def test_untimed_points_get_no_latency_verdict():
+    rows = [{**r} for r in ROWS]
+    for r in rows:
+        r.pop("latency_median_ms")
+    v = verdicts(rows)
+    assert "on_pareto_front" not in v["cas_a"]
+    assert "latency_ratio" not in v["cas_a"]["peers"]["fast"]
+    assert pareto_front(rows) == []
+
+
+def test_peer_specs_and_bad_settings():
+    config = SweepConfig(peers="fast_scnn, bisenetv2:0.5")
+    assert config.peer_list() == [("fast_scnn", 1.0), ("bisenetv2", 0.5)]
+    assert SweepConfig(lambdas="0.1", autortnet_lambdas="1,2").lambda_list("autortnet") == [
+        1.0, 2.0]
+    for bad, message in ((dict(peers="enet"), "unknown peer 'enet'"),
+                         (dict(peers="bisenetv2:wide"), "width after ':'"),
+                         (dict(methods="cas,nas"), "unknown method 'nas'"),
+                         (dict(lambdas="0.1,x"), "'x' is not a number"),
+                         (dict(lambdas=""), "--lambdas is empty"),
+                         (dict(cost="macs"), "needs --cost=latency"),
+                         (dict(search_args="--a='b"), "--search_args")):
+        with pytest.raises(ValueError, match=message):
+            SweepConfig(**bad)
