@@ -120,10 +120,11 @@ def test_rerunning_a_finished_sweep_recomputes_nothing(sweep):
 
 def test_changed_settings_are_refused_and_a_second_sweep_is_locked_out(sweep, tmp_path):
     sweep_dir, args, _ = sweep
-    changed = [a if not a.startswith("--lambdas") else "--lambdas=0.5" for a in args]
+    changed = [a if not a.startswith("--train_args") else "--train_args=--lr=0.5"
+               for a in args]
     result = _run("sweep", *changed)
     assert result.returncode == 2 and "other settings" in result.stderr
-    assert "lambdas" in result.stderr
+    assert "train_args" in result.stderr
     import fcntl
 
     with open(sweep_dir / ".lock", "w") as held:
@@ -161,3 +162,16 @@ def test_plot_and_sweep_refuse_bad_input_clearly(tmp_path):
     result = _run("sweep", f"--sweep_dir={tmp_path / 's'}",
                   f"--cas_flagfile={tmp_path / 'missing.cfg'}", "--methods=cas")
     assert result.returncode == 2 and "missing.cfg: no such file" in result.stderr
+
+
+def test_random_networks_drawn_for_other_searches_are_refused(sweep):
+    """Lambdas may change on resume (points are named by lambda), but random networks
+    drawn in the band of the old searches are not silently reused."""
+    from tf_nas_seg.sweep.sweep_config import SweepConfig
+    from tf_nas_seg.sweep.sweep_runner import SweepError, SweepRunner
+
+    sweep_dir, _, _ = sweep
+    config = json.loads((sweep_dir / "config.json").read_text())
+    runner = SweepRunner(SweepConfig(**{**config, "lambdas": "0.01,0.5"}))
+    with pytest.raises(SweepError, match="drawn in the latency band"):
+        runner.stage_random()

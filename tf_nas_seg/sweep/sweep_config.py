@@ -9,10 +9,11 @@ METHODS = ("cas", "autortnet")
 PEERS = ("fast_scnn", "bisenetv2")
 
 # Fields that may change between an interrupted sweep and its resumption: they do not
-# change any finished point's result (peers and random add or drop points; timing
+# change any finished point's result (peers, lambdas and random add or drop points, each
+# named by what it is; timing
 # settings only change the shared benchmark, which is rerun when they change).
 RESUMABLE_CHANGES = ("sweep_dir", "bench_runs", "bench_warmup", "threads", "peers",
-                     "random", "stop_after")
+                     "random", "stop_after", "lambdas", "autortnet_lambdas")
 
 
 def split_list(text):

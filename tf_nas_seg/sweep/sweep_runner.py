@@ -326,6 +326,15 @@ class SweepRunner:
         for method in c.random_method_list():
             path = os.path.join(self.dir, "points", f"random_{method}_samples.json")
             stored = _read_json(path)
+            band_points = sorted(p["name"] for p in self.points()
+                                 if c.random_band and p["kind"] == "searched"
+                                 and p["method"] == method)
+            if stored is not None and stored.get("band_points", []) != band_points:
+                raise SweepError(
+                    f"the random {method} networks in {path} were drawn in the latency band "
+                    f"of the searches {stored.get('band_points')}, and the sweep now has "
+                    f"{band_points}: delete {path} and the random_{method}_* points that "
+                    "have not been trained to draw them again, or keep the old --lambdas")
             if stored is not None and len(stored["archs"]) >= c.random:
                 archs = stored["archs"][:c.random]
             else:
@@ -346,6 +355,7 @@ class SweepRunner:
                                      "sweep's settings draw; use a new --sweep_dir")
                 write_json_atomic(path, {
                     "method": method, "seed": c.random_seed, "band": band,
+                    "band_points": band_points,
                     "searched_predicted_ms": searched, "space": space, "archs": archs})
                 _say(f"drew {len(archs)} random {method} architectures"
                      + (f" predicted within {band[0] * (1 - band[2]):.1f}-"
