@@ -68,6 +68,10 @@ class SweepConfig:
     search_args: str = setting("", "Extra flags for every search, as on a command line "
                                "(e.g. \"--iterations=500 --seed=1\"); they override the "
                                "flagfiles.")
+    cas_search_args: str = setting("", "Extra flags for the CAS searches only, after "
+                                   "--search_args (e.g. \"--iterations=1000\").")
+    autortnet_search_args: str = setting("", "Extra flags for the AutoRTNet searches only, "
+                                         "after --search_args.")
     train_flagfile: str = setting("configs/camvid_train.cfg", "Flagfile of the one training "
                                   "recipe every network of the sweep is trained with.")
     train_args: str = setting("", "Extra flags for every training (e.g. "
@@ -131,7 +135,8 @@ class SweepConfig:
             raise ValueError(f"--random_band={self.random_band} selects random networks by "
                              "their table-predicted latency, which needs --cost=latency; "
                              "pass --random_band=0 to draw from the whole space")
-        for name in ("search_args", "train_args", "table_args"):
+        for name in ("search_args", "cas_search_args", "autortnet_search_args", "train_args",
+                     "table_args"):
             try:
                 shlex.split(getattr(self, name))
             except ValueError as e:
@@ -167,6 +172,9 @@ class SweepConfig:
 
     def flagfile(self, method):
         return self.cas_flagfile if method == "cas" else self.autortnet_flagfile
+
+    def method_search_args(self, method):
+        return self.cas_search_args if method == "cas" else self.autortnet_search_args
 
     def table(self, method):
         return self.cas_table if method == "cas" else self.autortnet_table

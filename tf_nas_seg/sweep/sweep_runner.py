@@ -154,7 +154,8 @@ class SweepRunner:
     def search_argv(self, method):
         """The flags every search of `method` gets (before cost, lambda and run dir)."""
         return ([f"--flagfile={self.config.flagfile(method)}"] + self._data_args()
-                + shlex.split(self.config.search_args))
+                + shlex.split(self.config.search_args)
+                + shlex.split(self.config.method_search_args(method)))
 
     def search_config(self, method):
         from tf_nas_seg.search.search_config import SearchConfig
