@@ -1,12 +1,12 @@
-"""make_dataset: shapes, order, exact mid-epoch resume, index-level skipping."""
+"""make_dataset and the multi-epoch stream: shapes, order, exact resume, index-level skipping."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tf_nas_seg.data import (AugmentConfig, DatasetError, SegmentationSource, batches_per_epoch,
-                             epoch_order, load_camvid, make_dataset, make_street_scenes,
-                             synthetic_info)
+                             batch_stream, epoch_order, load_camvid, make_dataset,
+                             make_street_scenes, stream_dataset, synthetic_info)
 
 AUGMENT = AugmentConfig(flip=True, scale_range=(0.5, 2.0), crop_size=(24, 40))
 
@@ -71,6 +71,41 @@ def test_skip_batches_resumes_exactly(scenes, skip):
     for (x1, y1), (x2, y2) in zip(full[skip:], resumed):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
+
+
+@pytest.mark.parametrize("start,count", [(0, 15), (3, 9), (5, 5), (7, 1), (4, 0)])
+def test_one_pipeline_over_epochs_serves_the_batches_of_each_epoch(scenes, start, count):
+    # 22 examples in batches of 4: 5 batches an epoch, the last 2 examples dropped.
+    epochs = [_batches(make_dataset(scenes, batch_size=4, seed=3, epoch=e, augment=AUGMENT))
+              for e in range(3)]
+    expected = [b for epoch in epochs for b in epoch][start:start + count]
+    streamed = _batches(stream_dataset(scenes, batch_size=4, seed=3, start_batch=start,
+                                       num_batches=count, augment=AUGMENT))
+    generated = [(x.numpy(), y.numpy()) for x, y in batch_stream(
+        scenes, batch_size=4, seed=3, start_batch=start, num_batches=count, augment=AUGMENT)]
+    assert len(streamed) == len(generated) == len(expected) == count
+    for (x1, y1), (x2, y2), (x3, y3) in zip(expected, streamed, generated):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+        np.testing.assert_array_equal(x1, x3)
+        np.testing.assert_array_equal(y1, y3)
+
+
+def test_endless_stream_crosses_its_pipelines_seamlessly(scenes):
+    # 2 batches an epoch: one pipeline serves 100 epochs (200 batches), so batch 199
+    # is the last of the first pipeline and batch 200 the first of the second.
+    stream = batch_stream(scenes, batch_size=11, seed=1, start_batch=199)
+    x199, _ = next(stream)
+    x200, _ = next(stream)
+    last_of_99 = _batches(make_dataset(scenes, batch_size=11, seed=1, epoch=99))[1][0]
+    first_of_100 = _batches(make_dataset(scenes, batch_size=11, seed=1, epoch=100))[0][0]
+    np.testing.assert_array_equal(x199.numpy(), last_of_99)
+    np.testing.assert_array_equal(x200.numpy(), first_of_100)
+
+
+def test_stream_refuses_negative_counts(scenes):
+    with pytest.raises(DatasetError, match="must be >= 0"):
+        stream_dataset(scenes, batch_size=4, seed=0, start_batch=-1, num_batches=2)
 
 
 def test_skip_batches_with_partial_last_batch(scenes):

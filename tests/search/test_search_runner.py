@@ -31,7 +31,9 @@ def _config(root, name, **overrides):
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
-    return root, run_search(_config(root, "base"))
+    runner = SearchRunner(_config(root, "base"))
+    summary = runner.run()
+    return root, summary, runner
 
 
 def _state(run_dir):
@@ -41,7 +43,7 @@ def _state(run_dir):
 
 
 def test_few_step_search_writes_a_valid_genotype_and_run_directory(base):
-    root, summary = base
+    root, summary, _ = base
     run = root / "base"
     assert summary["status"] == "completed" and summary["iterations"] == 4
     genotype = Genotype.load(run / "genotype.json")
@@ -61,8 +63,21 @@ def test_few_step_search_writes_a_valid_genotype_and_run_directory(base):
     assert count_trainable_params(net) == summary["derived"]["params"]
 
 
+def test_the_step_is_traced_once_for_the_whole_search(base):
+    # Two epochs of two iterations, every one updating the architecture: one trace of
+    # the bilevel step, none of the weights-only step (no warm-up configured), and the
+    # per-epoch timings the history records for spotting stalls.
+    root, _, runner = base
+    counts = {update: fn.experimental_get_tracing_count()
+              for update, fn in runner.step_functions.items()}
+    assert counts == {True: 1, False: 0}
+    history = json.loads((root / "base" / "history.json").read_text())
+    assert all(h["first_step_seconds"] > 0 and h["median_step_seconds"] > 0
+               for h in history)
+
+
 def test_interrupted_and_resumed_search_equals_uninterrupted(base):
-    root, full = base
+    root, full, _ = base
     first = run_search(_config(root, "split", stop_after_iterations=3))
     assert first["status"] == "interrupted" and first["iterations_done"] == 3
     second = run_search(_config(root, "split"))
@@ -77,7 +92,7 @@ def test_interrupted_and_resumed_search_equals_uninterrupted(base):
 
 
 def test_a_large_params_lambda_gives_a_smaller_network(base):
-    root, free = base
+    root, free, _ = base
     costly = run_search(_config(root, "lambda", cost_lambda=50.0))
     assert costly["derived"]["params"] < 0.7 * free["derived"]["params"], (
         costly["derived"], free["derived"])
@@ -85,7 +100,7 @@ def test_a_large_params_lambda_gives_a_smaller_network(base):
 
 
 def test_multiscale_stage_searches_on_a_fixed_backbone(base):
-    root, _ = base
+    root, _, _ = base
     summary = run_search(_config(root, "ms", iterations=2, stage="multiscale",
                                  backbone_genotype=str(root / "base" / "genotype.json")))
     genotype = Genotype.load(root / "ms" / "genotype.json")
@@ -97,7 +112,7 @@ def test_multiscale_stage_searches_on_a_fixed_backbone(base):
 
 
 def test_bad_settings_are_clear_errors(base, tmp_path):
-    root, _ = base
+    root, _, _ = base
     with pytest.raises(SearchError, match="other settings.*channels"):
         SearchRunner(_config(root, "base", channels=6)).run()
     with pytest.raises(SearchError, match="--run_dir is required"):

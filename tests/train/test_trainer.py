@@ -12,6 +12,7 @@ from tests.networks.genotypes import covering_genotype
 from tf_nas_seg.networks import CASLayout
 from tf_nas_seg.space.genotype import GenotypeError
 from tf_nas_seg.train import TrainConfig, TrainError, run_training
+from tf_nas_seg.train.trainer import Trainer
 
 # Eight bundled scenes, trained and scored on the same images: the net must memorise.
 OVERFIT = dict(synthetic_images=8, synthetic_val_images=8, val_split="train",
@@ -32,18 +33,19 @@ def overfit(tmp_path_factory):
     covering_genotype(layout=layout).save(root / "genotype.json")
     config = TrainConfig(genotype=str(root / "genotype.json"), run_dir=str(root / "run"),
                          **OVERFIT)
-    return root / "run", run_training(config)
+    trainer = Trainer(config)
+    return root / "run", trainer.run(), trainer
 
 
 def test_training_overfits_a_few_bundled_images(overfit):
-    _, summary = overfit
+    _, summary, _ = overfit
     assert summary["status"] == "completed" and summary["iterations"] == 300
     assert summary["final_val"]["miou"] >= 0.9
     assert summary["best_val_miou"] >= summary["final_val"]["miou"] - 1e-9
 
 
 def test_run_directory_holds_models_logs_plots_and_summary(overfit):
-    run, summary = overfit
+    run, summary, _ = overfit
     for name in ("config.json", "model.keras", "best.keras", "history.json",
                  "train_summary.json", "plots/training.png", "plots/prediction_000.png",
                  "plots/prediction_001.png"):
@@ -66,6 +68,14 @@ def _state(run_dir):
     reader = tf.train.load_checkpoint(os.path.join(run_dir, "checkpoints"))
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
             if "elapsed" not in k and "save_counter" not in k}
+
+
+def test_step_and_evaluation_are_traced_once_for_the_whole_run(overfit):
+    # 300 iterations, 3 evaluations (every 150 and the final model) of batches of 4:
+    # one trace each, not one per evaluation.
+    _, _, trainer = overfit
+    assert trainer.train_step_function.experimental_get_tracing_count() == 1
+    assert trainer.predictor._fn.experimental_get_tracing_count() == 1
 
 
 def test_resume_after_interruption_continues_identically(tmp_path):

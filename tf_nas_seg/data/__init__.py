@@ -10,7 +10,8 @@ from tf_nas_seg.data.dataset_info import (CAMVID, CITYSCAPES, IGNORE_LABEL, SYNT
 from tf_nas_seg.data.errors import DatasetError
 from tf_nas_seg.data.label_encoding import LabelEncoding
 from tf_nas_seg.data.palette import colorize
-from tf_nas_seg.data.pipeline import batch_stream, batches_per_epoch, epoch_order, make_dataset
+from tf_nas_seg.data.pipeline import (batch_stream, batches_per_epoch, epoch_order, make_dataset,
+                                     stream_dataset)
 from tf_nas_seg.data.registry import DATASET_NAMES, get_info, get_source, open_split
 from tf_nas_seg.data.search_split import search_split
 from tf_nas_seg.data.segmentation_augmenter import SegmentationAugmenter
@@ -24,5 +25,6 @@ __all__ = [
     "SYNTHETIC", "SegmentationAugmenter", "SegmentationSource", "SyntheticStreetScenes",
     "batch_stream", "batches_per_epoch", "colorize", "epoch_order", "get_info", "get_source",
     "load_camvid", "load_cityscapes", "load_cityscapes_tfds", "make_dataset", "open_split",
+    "stream_dataset",
     "make_street_scenes", "search_split", "synthetic_info",
 ]

@@ -204,17 +204,13 @@ class SearchRunner:
         return True
 
     # Data streams -----------------------------------------------------------------
-    def _stream(self, source, seed, start_batch):
-        """Batches from `start_batch` on, over consecutive epochs of `source`."""
-        from tf_nas_seg.data import make_dataset
+    def _stream(self, source, seed, start_batch, num_batches):
+        """Batches `start_batch ..` over consecutive epochs of `source`, one pipeline."""
+        from tf_nas_seg.data import batch_stream
 
-        per_epoch = len(source) // self.config.batch_size
-        epoch, skip = divmod(start_batch, per_epoch)
-        while True:
-            ds = make_dataset(source, batch_size=self.config.batch_size, seed=seed,
-                              epoch=epoch, skip_batches=skip, augment=self.augment)
-            yield from ds
-            epoch, skip = epoch + 1, 0
+        return batch_stream(source, batch_size=self.config.batch_size, seed=seed,
+                            start_batch=start_batch, augment=self.augment,
+                            num_batches=num_batches)
 
     # Outputs ----------------------------------------------------------------------
     def _probabilities(self):
@@ -327,10 +323,12 @@ class SearchRunner:
         steps = {update: tf.function(
             lambda w, a, update=update: model.train_step((w, a), update_arch=update))
             for update in (True, False)}
+        self.step_functions = steps  # tests count their traces
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
-        weights_stream = self._stream(self.weights_src, c.seed, start)
-        arch_stream = self._stream(self.arch_src, c.seed + 1,
-                                   max(0, start - c.arch_start_iteration))
+        weights_stream = self._stream(self.weights_src, c.seed, start, c.iterations - start)
+        arch_start = max(0, start - c.arch_start_iteration)
+        arch_stream = self._stream(self.arch_src, c.seed + 1, arch_start,
+                                   max(0, c.iterations - c.arch_start_iteration - arch_start))
         old_handlers = {s: signal.signal(s, self._on_signal)
                         for s in (signal.SIGINT, signal.SIGTERM)}
         run_start, elapsed0 = time.time(), float(self.elapsed.numpy())
@@ -351,8 +349,9 @@ class SearchRunner:
                                           unit_name="it")
                 bar.update(step - epoch * per_epoch)
                 logging.info("epoch %d/%d", epoch + 1, total_epochs)
-                logs = {}
+                logs, step_times = {}, []
                 while step < min(epoch_end, stop_at) and self._interrupted is None:
+                    tick = time.perf_counter()
                     w_batch = next(weights_stream)
                     update_arch = step >= c.arch_start_iteration
                     a_batch = next(arch_stream) if update_arch else w_batch
@@ -360,6 +359,7 @@ class SearchRunner:
                     step += 1
                     self.global_step.assign(step)
                     values = {k: float(v) for k, v in logs.items()}
+                    step_times.append(time.perf_counter() - tick)
                     bar.update(step - epoch * per_epoch, [
                         ("w_loss", values["weight_loss"]), ("a_ce", values["arch_ce"]),
                         ("a_miou", values["arch_miou"]), ("cost", values["expected_cost"])])
@@ -373,6 +373,10 @@ class SearchRunner:
                         self._save(run_start, elapsed0)
                 if step == epoch_end:
                     metrics = {k: float(v) for k, v in logs.items()}
+                    # Wall time of the epoch's first and median iteration (data, step
+                    # and logging): a stall at epoch starts shows as first >> median.
+                    metrics["first_step_seconds"] = step_times[0]
+                    metrics["median_step_seconds"] = float(np.median(step_times))
                     genotype = self._write_epoch_outputs(epoch, metrics, writer)
                     self._save(run_start, elapsed0)
                     logging.info("epoch %d: %s genotype %s", epoch + 1, metrics,

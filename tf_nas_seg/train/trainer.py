@@ -78,6 +78,7 @@ class Trainer:
                              "and --peer (a hand-designed network, e.g. fast_scnn)")
         self.config = config
         self.run_dir = os.path.abspath(config.run_dir)
+        self.predictor = None  # built at the first evaluation, reused by the others
 
     # Set-up -----------------------------------------------------------------------
     def _configure_tensorflow(self):
@@ -203,7 +204,10 @@ class Trainer:
 
         c = self.config
         size = (c.eval_height, c.eval_width) if c.eval_height else None
-        return evaluate_source(Predictor.from_model(self.model), self.val_src, size=size,
+        # One predictor for the run: a new one per evaluation traced the network again.
+        if self.predictor is None:
+            self.predictor = Predictor.from_model(self.model)
+        return evaluate_source(self.predictor, self.val_src, size=size,
                                batch_size=1 if self.val_src.image_size is None else 4,
                                max_images=c.val_max_images, overlays=overlays,
                                overlay_dir=os.path.join(self.run_dir, "plots"),
@@ -257,10 +261,11 @@ class Trainer:
         logging.info("training %s: %d iterations from %d, batch %d of %s, %d train / %d val "
                      "images", self.model.name, c.iterations, start, c.batch_size,
                      self.input_hw, len(self.train_src), len(self.val_src))
-        train_step = self._make_train_step()
+        train_step = self.train_step_function = self._make_train_step()
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
         stream = batch_stream(self.train_src, batch_size=c.batch_size, seed=c.seed,
-                              start_batch=start, augment=self.augment)
+                              start_batch=start, augment=self.augment,
+                              num_batches=c.iterations - start)
         stop_at = c.iterations
         if c.stop_after_iterations:
             stop_at = min(stop_at, start + c.stop_after_iterations)
