@@ -175,3 +175,74 @@ def test_random_networks_drawn_for_other_searches_are_refused(sweep):
     runner = SweepRunner(SweepConfig(**{**config, "lambdas": "0.01,0.5"}))
     with pytest.raises(SweepError, match="drawn in the latency band"):
         runner.stage_random()
+
+
+def test_a_packed_sweep_resumes_elsewhere_without_recomputing(sweep, tmp_path):
+    """--pack keeps what a finished point is (summaries, genotypes, final models, tables,
+    benchmark) and drops what no finished run reads; a copy of the pack is a sweep
+    directory that reruns nothing."""
+    import shutil
+
+    sweep_dir, args, _ = sweep
+    packed = tmp_path / "packed"
+    result = _run("sweep", f"--sweep_dir={sweep_dir}", f"--pack={packed}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert sorted(report["finished"]) == [
+        "cas_lambda0.01/search", "cas_lambda0.01/train", "peer_fast_scnn_w0.25/train",
+        "random_cas_00/train", "random_cas_01/train"] and report["unfinished"] == []
+    names = {p.name for p in packed.rglob("*")}
+    assert not names & {"checkpoints", "tensorboard", "best.keras", ".lock"}
+    for point in ("cas_lambda0.01", "peer_fast_scnn_w0.25", "random_cas_00"):
+        assert (packed / "points" / point / "train" / "model.keras").is_file()
+        assert (packed / "points" / point / "train.log").is_file()
+    assert (packed / "tables" / "cas.json.done").is_file()
+    assert (packed / "points" / "random_cas_samples.json").is_file()
+    assert (packed / "bench" / "bench.json").is_file()
+
+    moved = tmp_path / "moved"
+    shutil.copytree(packed, moved)
+    moved_args = [a for a in args if not a.startswith("--sweep_dir")] + [
+        f"--sweep_dir={moved}"]
+    result = _run("sweep", *moved_args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for step in ("[sweep] latency table", "[sweep] search", "[sweep] train"):
+        assert step not in result.stderr
+    before = json.loads((sweep_dir / "results.json").read_text())["points"]
+    after = json.loads((moved / "results.json").read_text())["points"]
+    assert [(r["name"], r["val_miou"]) for r in after] == [
+        (r["name"], r["val_miou"]) for r in before]
+
+
+def test_pack_keeps_the_latest_checkpoint_of_unfinished_runs(sweep, tmp_path):
+    import shutil
+
+    from tf_nas_seg.sweep.pack import PackError, latest_checkpoint, pack_sweep
+
+    sweep_dir, _, _ = sweep
+    partial = tmp_path / "partial"
+    shutil.copytree(sweep_dir, partial, ignore=shutil.ignore_patterns(".lock"))
+    train = partial / "points" / "peer_fast_scnn_w0.25" / "train"
+    (train / "train_summary.json").unlink()  # as if it had been stopped mid-run
+    checkpoints = train / "checkpoints"
+    latest = latest_checkpoint(checkpoints)
+    assert latest, sorted(p.name for p in checkpoints.iterdir())
+    (checkpoints / "ckpt-old.index").write_bytes(b"an older checkpoint")
+
+    report = pack_sweep(partial, tmp_path / "finished_only")
+    assert "peer_fast_scnn_w0.25/train" not in report["finished"] + report["unfinished"]
+    assert not (tmp_path / "finished_only" / "points" / "peer_fast_scnn_w0.25" /
+                "train").exists()
+
+    report = pack_sweep(partial, tmp_path / "with_unfinished", unfinished=True)
+    assert report["unfinished"] == ["peer_fast_scnn_w0.25/train"]
+    kept = tmp_path / "with_unfinished" / "points" / "peer_fast_scnn_w0.25" / "train"
+    names = sorted(p.name for p in (kept / "checkpoints").iterdir())
+    assert names and all(n == "checkpoint" or n.startswith(latest + ".") for n in names)
+    assert latest_checkpoint(kept / "checkpoints") == latest
+    assert (kept / "config.json").is_file() and not (kept / "tensorboard").exists()
+
+    with pytest.raises(PackError, match="outside the sweep directory"):
+        pack_sweep(partial, partial / "pack")
+    with pytest.raises(PackError, match="not a sweep directory"):
+        pack_sweep(tmp_path / "finished_only" / "points", tmp_path / "x")

@@ -7,18 +7,27 @@ Examples:
     bin/sweep --methods=cas --lambdas=0.005,0.02 --random=5 --peers=fast_scnn \
         --cas_flagfile=configs/camvid.cfg --train_flagfile=configs/camvid_train.cfg \
         --data_dir=../shared/datasets/camvid --sweep_dir=runs/cas_sweep
+    bin/sweep --sweep_dir=~/runs/camvid_study --pack=studies/camvid  # carry it elsewhere
 """
 
 import json
 import os
 import sys
 
-from absl import app, logging
+from absl import app, flags, logging
 
 from tf_nas_seg.sweep.sweep_config import SweepConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 
 define_flags(SweepConfig)
+flags.DEFINE_string("pack", "", "Run nothing: copy what the sweep in --sweep_dir has finished "
+                    "(tables, searches, trainings with their final models, benchmark, "
+                    "results) into this directory, itself a sweep directory that resumes "
+                    "anywhere (no checkpoints of finished runs, no TensorBoard files). May "
+                    "run while the sweep runs.")
+flags.DEFINE_bool("pack_unfinished", False, "With --pack: also copy the searches and "
+                  "trainings that have started and not finished, with their latest "
+                  "checkpoint, so they resume from it on the other machine.")
 
 
 def main(argv):
@@ -35,6 +44,20 @@ def main(argv):
     except ValueError as e:  # a setting out of its bounds or choices, named
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if flags.FLAGS.pack:
+        from tf_nas_seg.sweep.pack import PackError, pack_sweep
+
+        if not config.sweep_dir:
+            print("error: --pack needs --sweep_dir, the sweep to pack", file=sys.stderr)
+            return 2
+        try:
+            packed = pack_sweep(config.sweep_dir, flags.FLAGS.pack,
+                                unfinished=flags.FLAGS.pack_unfinished)
+        except PackError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps(packed, indent=2))
+        return 0
     try:
         results = run_sweep(config.replace(sweep_dir=os.path.expanduser(config.sweep_dir)))
     except (SweepError, SamplingError, GenotypeError, LatencyTableError) as e:
