@@ -246,3 +246,39 @@ def test_pack_keeps_the_latest_checkpoint_of_unfinished_runs(sweep, tmp_path):
         pack_sweep(partial, partial / "pack")
     with pytest.raises(PackError, match="not a sweep directory"):
         pack_sweep(tmp_path / "finished_only" / "points", tmp_path / "x")
+
+
+def test_order_points_trains_each_searched_network_after_its_search(tmp_path):
+    from tf_nas_seg.sweep.sweep_config import SweepConfig
+    from tf_nas_seg.sweep.sweep_runner import SweepRunner
+
+    (tmp_path / "search.cfg").write_text(SEARCH)
+    (tmp_path / "train.cfg").write_text(TRAIN)
+    calls = []
+
+    def run_child(module, argv, log_path, what):
+        run_dir = next(a.split("=", 1)[1] for a in argv if a.startswith("--run_dir="))
+        calls.append((module.rsplit(".", 1)[-1], Path(run_dir).parent.name))
+        summary = "search_summary.json" if module.endswith("search") else "train_summary.json"
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / summary).write_text('{"status": "completed"}')
+        return 0.0
+
+    for order in ("points", "stages"):
+        calls.clear()
+        runner = SweepRunner(SweepConfig(
+            sweep_dir=str(tmp_path / order), methods="cas", lambdas="0.1,0.2", cost="macs",
+            cas_flagfile=str(tmp_path / "search.cfg"),
+            train_flagfile=str(tmp_path / "train.cfg"), random=0, random_band=0.0,
+            peers="fast_scnn", order=order, stop_after="train"))
+        runner.run_child = run_child
+        runner.write_results = lambda: {}
+        assert runner.run()["status"] == "stopped"
+        if order == "points":
+            assert calls == [("search", "cas_lambda0.1"), ("train", "cas_lambda0.1"),
+                             ("search", "cas_lambda0.2"), ("train", "cas_lambda0.2"),
+                             ("train", "peer_fast_scnn")]
+        else:
+            assert calls == [("search", "cas_lambda0.1"), ("search", "cas_lambda0.2"),
+                             ("train", "cas_lambda0.1"), ("train", "cas_lambda0.2"),
+                             ("train", "peer_fast_scnn")]

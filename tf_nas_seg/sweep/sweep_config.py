@@ -13,7 +13,7 @@ PEERS = ("fast_scnn", "bisenetv2")
 # named by what it is; timing
 # settings only change the shared benchmark, which is rerun when they change).
 RESUMABLE_CHANGES = ("sweep_dir", "bench_runs", "bench_warmup", "threads", "peers",
-                     "random", "stop_after", "lambdas", "autortnet_lambdas")
+                     "random", "stop_after", "lambdas", "autortnet_lambdas", "order")
 
 
 def split_list(text):
@@ -113,6 +113,13 @@ class SweepConfig:
                                 upper=100000)
     threads: int = setting(0, "TensorFlow intra-op threads of the benchmark; 0: one per "
                            "core.", lower=0, upper=1024)
+    order: str = setting("stages", "Order of the work: 'stages' runs every search, then "
+                         "every training; 'points' trains each searched network right "
+                         "after its search (then the peers, then the random networks, "
+                         "which are drawn once all searches are done), so finished "
+                         "points arrive early: for time slots and machines that do not "
+                         "keep their disk (see --pack). Results do not depend on it.",
+                         choices=("stages", "points"))
     stop_after: str = setting("", "Stop after this stage (for time slots): 'tables', "
                               "'searches', 'random', 'train' or 'bench'; empty: run all.",
                               choices=("", "tables", "searches", "random", "train",

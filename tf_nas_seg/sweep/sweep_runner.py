@@ -4,7 +4,8 @@ Stages, each resumable and each skipped when its outputs are complete:
 
 1. tables: with --cost=latency and no table given, build (and calibrate) each searched
    space's latency table with bin/latency_table;
-2. searches: one bin/search per (method, lambda), with the table;
+2. searches: one bin/search per (method, lambda), with the table (with --order=points
+   each searched network is trained right after its search);
 3. random: K random architectures per method, drawn once (optionally inside a latency
    band around that method's searched networks) and stored;
 4. train: every searched network, every peer and every random network trained by
@@ -283,10 +284,10 @@ class SweepRunner:
             with open(done, "w", encoding="utf-8") as f:
                 f.write(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
 
-    def stage_searches(self):
+    def stage_searches(self, only=None):
         c = self.config
         for p in self.points():
-            if p["kind"] != "searched":
+            if p["kind"] != "searched" or (only is not None and p["name"] != only):
                 continue
             if _completed(os.path.join(p["search_dir"], "search_summary.json")):
                 continue
@@ -367,9 +368,11 @@ class SweepRunner:
                 if not os.path.exists(genotype_path):
                     Genotype.from_json(arch["genotype"]).save(genotype_path)
 
-    def stage_train(self):
+    def stage_train(self, only=None):
         c = self.config
         for p in self.points():
+            if only is not None and p["name"] != only:
+                continue
             if _completed(os.path.join(p["train_dir"], "train_summary.json")):
                 continue
             if p["kind"] == "peer":
@@ -405,6 +408,17 @@ class SweepRunner:
         report = _read_json(out)
         report["sweep_settings"] = settings
         write_json_atomic(out, report)
+
+    def _search_and_train_each(self):
+        """--order=points: each searched network is trained right after its search."""
+        for p in self.points():
+            if p["kind"] == "searched":
+                self.stage_searches(only=p["name"])
+                if self._signal is not None:
+                    raise SweepInterrupted(f"signal {self._signal}")
+                self.stage_train(only=p["name"])
+                if self._signal is not None:
+                    raise SweepInterrupted(f"signal {self._signal}")
 
     # Results --------------------------------------------------------------------------
     def collect(self):
@@ -451,6 +465,8 @@ class SweepRunner:
                                   SweepError,
                                   defaults=SweepConfig().to_json())
             for stage in ("tables", "searches", "random", "train", "bench"):
+                if stage == "searches" and self.config.order == "points":
+                    self._search_and_train_each()
                 getattr(self, f"stage_{stage}")()
                 if self._signal is not None:
                     raise SweepInterrupted(f"signal {self._signal}")
