@@ -11,6 +11,7 @@ Each is a compiled `tf.function`; the figure is the median of --repeats runs aft
 process's maximum resident set size after each phase.
 
     python benchmarks/search_step.py [--repeats=10] [--only=darts] [--second_order]
+        [--weight_optimizer=keras_sgd] [--count_only]
 """
 
 import json
@@ -32,6 +33,7 @@ from absl import app, flags  # noqa: E402
 from tf_nas_seg.networks.cas_layout import CASLayout  # noqa: E402
 from tf_nas_seg.search.cas_supernet import CASSupernet  # noqa: E402
 from tf_nas_seg.search.darts_supernet import DartsSupernet  # noqa: E402
+from tf_nas_seg.utils.fused_sgd import FusedSGD  # noqa: E402
 
 flags.DEFINE_integer("repeats", 10, "Timed runs per figure (the median is reported).",
                      lower_bound=1)
@@ -39,6 +41,11 @@ flags.DEFINE_integer("warmup", 2, "Untimed runs after the first (tracing) call."
                      lower_bound=0)
 flags.DEFINE_enum("only", "all", ["all", "cas", "darts"], "Which supernet to time.")
 flags.DEFINE_bool("second_order", False, "Also time the unrolled second-order step.")
+flags.DEFINE_enum("weight_optimizer", "fused_sgd", ["fused_sgd", "keras_sgd"],
+                  "SGD of the weights: tf_nas_seg's FusedSGD (what bin/search uses) or "
+                  "keras.optimizers.SGD (the same update in generic ops), to compare.")
+flags.DEFINE_bool("count_only", False, "Only build and trace the step and count its graph "
+                  "nodes (no timing).")
 FLAGS = flags.FLAGS
 
 
@@ -69,7 +76,8 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
     t0 = time.perf_counter()
     model(images[:1], training=False)
     build = time.perf_counter() - t0
-    model.configure_search(keras.optimizers.SGD(0.025, momentum=0.9),
+    sgd = FusedSGD if FLAGS.weight_optimizer == "fused_sgd" else keras.optimizers.SGD
+    model.configure_search(sgd(0.025, momentum=0.9),
                            keras.optimizers.Adam(3e-4, beta_1=0.5, beta_2=0.999),
                            weight_decay=3e-4, arch_weight_decay=1e-3,
                            second_order=second_order)
@@ -79,7 +87,15 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
     result = {"name": name, "second_order": second_order,
               "batch": list(images.shape), "build_s": round(build, 3),
               "weights": int(sum(np.prod(v.shape) for v in model.weight_variables)),
-              "arch_logits": int(sum(np.prod(v.shape) for v in model.arch_variables))}
+              "arch_logits": int(sum(np.prod(v.shape) for v in model.arch_variables)),
+              "weight_optimizer": FLAGS.weight_optimizer}
+    t0 = time.perf_counter()
+    graph = step.get_concrete_function(w_batch, a_batch).graph.as_graph_def()
+    result["step_trace_s"] = round(time.perf_counter() - t0, 3)
+    result["step_graph_nodes"] = len(graph.node) + sum(len(f.node_def)
+                                                       for f in graph.library.function)
+    if FLAGS.count_only:
+        return result
     result["bilevel_step"] = _time(lambda: step(w_batch, a_batch)["weight_loss"].numpy(),
                                    FLAGS.repeats, FLAGS.warmup)
     result["peak_rss_mib_after_step"] = round(_peak_rss_mib(), 1)

@@ -24,6 +24,7 @@ from tf_nas_seg.search.autortnet_supernet import EXIT_GROUP, AutoRTNetSupernet
 from tf_nas_seg.search.cas_supernet import CASSupernet
 from tf_nas_seg.search.cost_model import UNITS, cas_cost_model
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
+from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import check_or_write_config, configure_tensorflow
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
@@ -159,8 +160,7 @@ class SearchRunner:
             schedule = keras.optimizers.schedules.PolynomialDecay(
                 c.lr, decay_steps=c.iterations, end_learning_rate=0.0, power=c.lr_power)
         model.configure_search(
-            weight_optimizer=keras.optimizers.SGD(schedule, momentum=c.momentum,
-                                                  name="weight_sgd"),
+            weight_optimizer=FusedSGD(schedule, momentum=c.momentum, name="weight_sgd"),
             arch_optimizer=keras.optimizers.Adam(c.arch_lr, beta_1=c.arch_beta1,
                                                  beta_2=c.arch_beta2, name="arch_adam"),
             cost_model=cost_model, cost_lambda=c.cost_lambda, weight_decay=c.weight_decay,

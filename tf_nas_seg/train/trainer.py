@@ -17,6 +17,7 @@ from tf_nas_seg.train import class_weights as class_weighting
 from tf_nas_seg.train.ohem import SegmentationLoss
 from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
 from tf_nas_seg.utils.atomic import atomic_output
+from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint, check_or_write_config,
                                         configure_tensorflow)
 from tf_nas_seg.viz.figures import draw_training_curves
@@ -155,7 +156,7 @@ class Trainer:
                                    method=c.method or None, width_multiplier=c.width_multiplier)
         schedule = keras.optimizers.schedules.PolynomialDecay(
             c.lr, decay_steps=c.iterations, end_learning_rate=0.0, power=c.lr_power)
-        optimizer = keras.optimizers.SGD(schedule, momentum=c.momentum, name="sgd")
+        optimizer = FusedSGD(schedule, momentum=c.momentum, name="sgd")
         if c.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(self.model.trainable_variables)
