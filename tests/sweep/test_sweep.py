@@ -202,8 +202,14 @@ def test_a_packed_sweep_resumes_elsewhere_without_recomputing(sweep, tmp_path):
 
     moved = tmp_path / "moved"
     shutil.copytree(packed, moved)
-    moved_args = [a for a in args if not a.startswith("--sweep_dir")] + [
-        f"--sweep_dir={moved}"]
+    elsewhere = tmp_path / "checkout"  # the flagfiles at another path, same contents
+    elsewhere.mkdir()
+    for name in ("search.cfg", "train.cfg"):
+        shutil.copy(sweep_dir.parent / name, elsewhere / name)
+    moved_args = [a.replace(str(sweep_dir.parent / "search.cfg"), str(elsewhere / "search.cfg"))
+                  .replace(str(sweep_dir.parent / "train.cfg"), str(elsewhere / "train.cfg"))
+                  for a in args if not a.startswith("--sweep_dir")] + [f"--sweep_dir={moved}"]
+    assert moved_args != args + [f"--sweep_dir={moved}"]
     result = _run("sweep", *moved_args)
     assert result.returncode == 0, result.stderr[-3000:]
     for step in ("[sweep] latency table", "[sweep] search", "[sweep] train"):
@@ -212,6 +218,10 @@ def test_a_packed_sweep_resumes_elsewhere_without_recomputing(sweep, tmp_path):
     after = json.loads((moved / "results.json").read_text())["points"]
     assert [(r["name"], r["val_miou"]) for r in after] == [
         (r["name"], r["val_miou"]) for r in before]
+    with open(elsewhere / "train.cfg", "a") as f:  # what the recipe says may not change
+        f.write("--lr=0.5\n")
+    result = _run("sweep", *moved_args)
+    assert result.returncode == 2 and "other contents of train_flagfile" in result.stderr
 
 
 def test_pack_keeps_the_latest_checkpoint_of_unfinished_runs(sweep, tmp_path):

@@ -7,7 +7,7 @@ directory: copy it to the new machine (or commit it) and run the same bin/sweep 
 with `--sweep_dir` pointing at a copy of it; nothing that DIR holds is recomputed.
 
 What is copied:
-- the sweep's config.json, its latency tables (once built and calibrated), the random
+- the sweep's config.json and flagfiles.json, its latency tables (once built and calibrated), the random
   architectures it drew, the shared benchmark and results.json/results.md/plots/;
 - every finished search (summary, genotype, genotypes per epoch, history, plots, config,
   search split, log) and every finished training (summary, final model.keras, history,
@@ -24,25 +24,18 @@ in train_summary.json).
 The copy is made beside DIR and renamed over it, so DIR is always a whole pack.
 """
 
-import json
 import os
 import shutil
 import sys
 import tempfile
+
+from tf_nas_seg.utils.json_files import run_completed
 
 SKIPPED_NAMES = ("tensorboard", "best.keras", ".lock")
 
 
 class PackError(ValueError):
     """The sweep cannot be packed as asked; the message says why."""
-
-
-def _completed(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("status") == "completed"
-    except (FileNotFoundError, json.JSONDecodeError):
-        return False
 
 
 def latest_checkpoint(directory):
@@ -113,7 +106,7 @@ def pack_sweep(sweep_dir, dest, unfinished=False):
     tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp_pack_")
     copied, partial = [], []
     try:
-        for name in ("config.json", "results.json", "results.md"):
+        for name in ("config.json", "flagfiles.json", "results.json", "results.md"):
             _copy_file(os.path.join(sweep_dir, name), os.path.join(tmp, name))
         for folder in ("plots", "bench"):
             if os.path.isdir(os.path.join(sweep_dir, folder)):
@@ -138,7 +131,7 @@ def pack_sweep(sweep_dir, dest, unfinished=False):
                 run_dir = os.path.join(source, run)
                 if not os.path.isdir(run_dir):
                     continue
-                finished = _completed(os.path.join(run_dir, summary))
+                finished = run_completed(os.path.join(run_dir, summary))
                 if not finished and not unfinished:
                     continue
                 _copy_run(run_dir, os.path.join(target, run), finished)

@@ -14,23 +14,19 @@ The verdicts are the papers' claim put as questions with numbers:
   accurate (one of the two strictly).
 """
 
-import json
 import os
 
 import numpy as np
 
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.utils.atomic import atomic_output
+from tf_nas_seg.utils.json_files import read_json
 
 SCHEMA_VERSION = 1
 
 
 def _read(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return read_json(path)
 
 
 def collect_point(point, bench_entry=None, space_table=None):

@@ -13,7 +13,10 @@ PEERS = ("fast_scnn", "bisenetv2")
 # named by what it is; timing
 # settings only change the shared benchmark, which is rerun when they change).
 RESUMABLE_CHANGES = ("sweep_dir", "bench_runs", "bench_warmup", "threads", "peers",
-                     "random", "stop_after", "lambdas", "autortnet_lambdas", "order")
+                     "random", "stop_after", "lambdas", "autortnet_lambdas", "order",
+                     # where the flagfiles are may change (a moved checkout, another
+                     # machine); what they say may not (flagfiles.json holds their hashes)
+                     "cas_flagfile", "autortnet_flagfile", "train_flagfile")
 
 
 def split_list(text):

@@ -21,7 +21,6 @@ sweep then stops and the same command resumes it.
 """
 
 import fcntl
-import json
 import os
 import shlex
 import signal
@@ -33,6 +32,7 @@ from absl import flags
 
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.sweep.sweep_config import RESUMABLE_CHANGES, SweepConfig
+from tf_nas_seg.utils.json_files import read_json, run_completed
 
 INTERRUPTED = 3  # exit status of an interrupted bin/search or bin/train
 # The directory holding the tf_nas_seg package (the repository root of a checkout).
@@ -52,19 +52,11 @@ def _say(message):
 
 
 def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as e:
-        raise SweepError(f"{path} is not valid JSON ({e}); delete it to recompute that "
-                         "step") from None
+    return read_json(path, SweepError, "delete it to recompute that step")
 
 
 def _completed(path):
-    summary = _read_json(path)
-    return summary is not None and summary.get("status") == "completed"
+    return run_completed(path, SweepError)
 
 
 def parse_command_config(config_cls, argv, what):
@@ -259,6 +251,30 @@ class SweepRunner:
                              f"{log_path}. Fix the cause and rerun the same command: "
                              "finished points are kept")
         return seconds
+
+    def _check_flagfiles(self):
+        """The flagfiles may move between runs of a sweep, not change: their contents'
+        hashes are kept in flagfiles.json and compared on every resumption."""
+        import hashlib
+
+        c = self.config
+        current = {}
+        for name in ("cas_flagfile", "autortnet_flagfile", "train_flagfile"):
+            path = getattr(c, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    current[name] = hashlib.sha256(f.read()).hexdigest()
+        path = os.path.join(self.dir, "flagfiles.json")
+        saved = _read_json(path)
+        if saved is not None:
+            changed = sorted(k for k in saved if k in current and saved[k] != current[k])
+            if changed:
+                raise SweepError(
+                    f"{self.dir} was started with other contents of {', '.join(changed)} "
+                    f"({', '.join(getattr(c, k) for k in changed)} changed since); restore "
+                    "them, or start a new --sweep_dir")
+            current = {**saved, **current}
+        write_json_atomic(path, current)
 
     # Stages ---------------------------------------------------------------------------
     def stage_tables(self):
@@ -464,6 +480,7 @@ class SweepRunner:
             check_or_write_config(self.dir, self.config.to_json(), RESUMABLE_CHANGES,
                                   SweepError,
                                   defaults=SweepConfig().to_json())
+            self._check_flagfiles()
             for stage in ("tables", "searches", "random", "train", "bench"):
                 if stage == "searches" and self.config.order == "points":
                     self._search_and_train_each()

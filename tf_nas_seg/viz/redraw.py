@@ -18,9 +18,9 @@ Nothing here imports TensorFlow.
 """
 
 import glob
-import json
 import os
 
+from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.viz import figures
 
 
@@ -29,13 +29,7 @@ class PlotError(ValueError):
 
 
 def _read(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as e:
-        raise PlotError(f"{path} is not valid JSON ({e})") from None
+    return read_json(path, PlotError)
 
 
 def kind_of(path):
