@@ -110,8 +110,11 @@ def test_autortnet_build_calibrate_validate_and_latency_search(tmp_path):
     assert any(k.startswith("autortnet_cell/dil_sep_conv_3x3_r4|") for k in data["entries"])
     result = _run("--mode=calibrate", f"--table={table}", "--calibration_archs=3", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
+    # no session calibration: refitting on 20 tiny networks timed with FAST settings
+    # finds no relation on a busy machine (a correct refusal, not what this tests)
     result = _run("--mode=validate", f"--table={table}", "--num_archs=3",
-                  f"--out={tmp_path / 'report.json'}", *FAST)
+                  "--session_calibration_archs=0", f"--out={tmp_path / 'report.json'}",
+                  *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert Path(report["plot"]).exists() and report["num_archs"] == 3

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -54,6 +56,7 @@ def test_tiny_search_from_the_command_line(tmp_path):
     assert Path(report["genotype"]).exists() and report["derived_params"] > 0
 
 
+@pytest.mark.slow  # two searches in two fresh processes (~50 s on 2 cores)
 def test_same_seed_in_two_processes_gives_the_same_search(tmp_path):
     """Two fresh `bin/search` processes, same seed: the same genotype and bit-identical
     architecture logits and weights (determinism is on by default)."""

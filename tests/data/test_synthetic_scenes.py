@@ -107,6 +107,7 @@ def _tiny_segmenter(num_classes):
     return keras.Model(inputs, keras.layers.UpSampling2D(2, interpolation="bilinear")(x))
 
 
+@pytest.mark.slow  # trains a small net to convergence (~45 s on 2 cores)
 def test_small_conv_net_learns_the_scenes():
     start = time.perf_counter()
     train = make_street_scenes(num_images=512, seed=0)
