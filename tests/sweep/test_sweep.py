@@ -251,6 +251,9 @@ def test_pack_keeps_the_latest_checkpoint_of_unfinished_runs(sweep, tmp_path):
     assert names and all(n == "checkpoint" or n.startswith(latest + ".") for n in names)
     assert latest_checkpoint(kept / "checkpoints") == latest
     assert (kept / "config.json").is_file() and not (kept / "tensorboard").exists()
+    report = pack_sweep(partial, tmp_path / "small", unfinished=True, max_checkpoint_mib=0)
+    assert report["unfinished"] == [] and report["left_out"] == ["peer_fast_scnn_w0.25/train"]
+    assert not (tmp_path / "small" / "points" / "peer_fast_scnn_w0.25" / "train").exists()
 
     with pytest.raises(PackError, match="outside the sweep directory"):
         pack_sweep(partial, partial / "pack")

@@ -28,6 +28,10 @@ flags.DEFINE_string("pack", "", "Run nothing: copy what the sweep in --sweep_dir
 flags.DEFINE_bool("pack_unfinished", False, "With --pack: also copy the searches and "
                   "trainings that have started and not finished, with their latest "
                   "checkpoint, so they resume from it on the other machine.")
+flags.DEFINE_float("pack_max_checkpoint_mib", 16.0, "With --pack_unfinished: leave out a "
+                   "started run whose latest checkpoint is larger (a search's supernet "
+                   "checkpoint is tens of MiB), so the pack stays small enough to commit.",
+                   lower_bound=0.0)
 
 
 def main(argv):
@@ -52,7 +56,8 @@ def main(argv):
             return 2
         try:
             packed = pack_sweep(config.sweep_dir, flags.FLAGS.pack,
-                                unfinished=flags.FLAGS.pack_unfinished)
+                                unfinished=flags.FLAGS.pack_unfinished,
+                                max_checkpoint_mib=flags.FLAGS.pack_max_checkpoint_mib)
         except PackError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -82,15 +82,29 @@ def _copy_file(source, dest):
         shutil.copy2(source, dest)
 
 
-def pack_sweep(sweep_dir, dest, unfinished=False):
+def _checkpoint_bytes(run_dir):
+    directory = os.path.join(run_dir, "checkpoints")
+    latest = latest_checkpoint(directory)
+    if not latest:
+        return 0
+    return sum(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory)
+               if n.startswith(latest + "."))
+
+
+def pack_sweep(sweep_dir, dest, unfinished=False, max_checkpoint_mib=16.0):
     """Copies the finished work of `sweep_dir` into `dest` (see the module docstring).
 
     It may run while the sweep runs: finished runs no longer change, and the files the
     sweep rewrites (results, tables) are replaced atomically.
 
+    Args:
+        max_checkpoint_mib: With `unfinished`, a started run whose latest checkpoint is
+            larger than this is left out, with a message (a supernet's checkpoint is tens
+            of MiB; a pack is meant to be small enough to commit).
+
     Returns:
         {"dir", "finished": [names of copied finished runs], "unfinished": [...],
-         "bytes"}.
+         "left_out": [unfinished runs whose checkpoint was too large], "bytes"}.
     """
     sweep_dir = os.path.abspath(os.path.expanduser(sweep_dir))
     dest = os.path.abspath(os.path.expanduser(dest))
@@ -104,7 +118,7 @@ def pack_sweep(sweep_dir, dest, unfinished=False):
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp_pack_")
-    copied, partial = [], []
+    copied, partial, left_out = [], [], []
     try:
         for name in ("config.json", "flagfiles.json", "results.json", "results.md"):
             _copy_file(os.path.join(sweep_dir, name), os.path.join(tmp, name))
@@ -134,6 +148,13 @@ def pack_sweep(sweep_dir, dest, unfinished=False):
                 finished = run_completed(os.path.join(run_dir, summary))
                 if not finished and not unfinished:
                     continue
+                if not finished and _checkpoint_bytes(run_dir) > max_checkpoint_mib * 2 ** 20:
+                    left_out.append(f"{name}/{run}")
+                    print(f"[sweep] not packed: {name}/{run}, unfinished, its latest "
+                          f"checkpoint is over {max_checkpoint_mib:g} MiB "
+                          "(--pack_max_checkpoint_mib); it restarts from the beginning "
+                          "where the pack resumes", file=sys.stderr)
+                    continue
                 _copy_run(run_dir, os.path.join(target, run), finished)
                 _copy_file(os.path.join(source, log), os.path.join(target, log))
                 (copied if finished else partial).append(f"{name}/{run}")
@@ -151,4 +172,5 @@ def pack_sweep(sweep_dir, dest, unfinished=False):
                for f in files)
     print(f"[sweep] packed {len(copied)} finished and {len(partial)} unfinished runs of "
           f"{sweep_dir} into {dest} ({size / 2 ** 20:.1f} MiB)", file=sys.stderr)
-    return {"dir": dest, "finished": copied, "unfinished": partial, "bytes": size}
+    return {"dir": dest, "finished": copied, "unfinished": partial, "left_out": left_out,
+            "bytes": size}
