@@ -120,7 +120,9 @@ def test_saved_model_with_a_serving_signature_scores_the_same(random_model, tmp_
     from_keras = evaluate_source(load_predictor(path), source, progress=False)
     # The SavedModel parent directory resolves to its highest version (TF Serving layout).
     from_saved = evaluate_source(load_predictor(tmp_path / "random"), source, progress=False)
-    assert from_saved["miou"] == pytest.approx(from_keras["miou"], abs=1e-9)
+    # float32 logits through two graph builds (Grappler may fuse them differently on
+    # another CPU): a near-tied pixel may flip its argmax, moving mIoU by ~1e-5
+    assert from_saved["miou"] == pytest.approx(from_keras["miou"], abs=1e-3)
     with pytest.raises(PredictorError, match="does not exist"):
         load_predictor(tmp_path / "nothing.keras")
 
