@@ -2,9 +2,8 @@
 
 import dataclasses
 
-from tf_nas_seg.ops.macs import out_size
 from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS  # noqa: F401
-from tf_nas_seg.space.genotype import CellGenotype
+from tf_nas_seg.space.genotype import CellGenotype, GenotypeError
 
 
 # AutoRTNet applies "the multi-scale module of CAS" after the aggregation cell without
@@ -63,15 +62,6 @@ class AutoRTNetLayout:
         return scale_channels(self.channels * self.channel_growth ** (hyper_cell + 1),
                               multiplier)
 
-    def hyper_cell_shapes(self, height, width, multiplier=1.0):
-        """(h, w, c) of each hyper-cell's cell outputs for an input size (strides 8-32)."""
-        h, w = out_size(out_size(height, 2), 2), out_size(out_size(width, 2), 2)
-        shapes = []
-        for i in range(len(self.hyper_cells)):
-            h, w = out_size(h, 2), out_size(w, 2)
-            shapes.append((h, w, self.steps * self.node_channels(i, multiplier)))
-        return shapes
-
     def to_json(self):
         data = dataclasses.asdict(self)
         data["hyper_cells"] = list(self.hyper_cells)
@@ -92,3 +82,41 @@ def parse_hyper_cells(text):
         raise ValueError(f"--hyper_cells must be three comma-separated cell counts >= 1 "
                          f"(e.g. 5,10,10), got {text!r}")
     return cells
+
+
+def autortnet_spec(genotype):
+    """(layout, depths, aggregation dict) of an AutoRTNet genotype, validated.
+
+    Raises:
+        GenotypeError: naming the field that is missing or wrong.
+    """
+    if genotype.method != "autortnet":
+        raise GenotypeError(f"an AutoRTNet network needs a genotype of method "
+                            f"'autortnet', got {genotype.method!r}; build it with the "
+                            "builder of its method")
+    macro = genotype.macro_dict
+    for key in ("layout", "depths", "aggregation"):
+        if key not in macro:
+            raise GenotypeError(f"macro.{key}: missing (an AutoRTNet genotype.json written "
+                                "by bin/search --method=autortnet has it)")
+    try:
+        layout = AutoRTNetLayout.from_json(macro["layout"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise GenotypeError(f"macro.layout: {e}") from e
+    depths = macro["depths"]
+    if (not isinstance(depths, list) or len(depths) != len(layout.hyper_cells)
+            or any(isinstance(d, bool) or not isinstance(d, int) for d in depths)
+            or any(not 1 <= d <= n for d, n in zip(depths, layout.hyper_cells))):
+        raise GenotypeError(f"macro.depths: expected one depth per hyper-cell, each in "
+                            f"[1, cells of that hyper-cell {list(layout.hyper_cells)}], "
+                            f"got {depths!r}")
+    aggregation = macro["aggregation"]
+    if not isinstance(aggregation, dict) or not all(
+            k in aggregation for k in ("op_set", "edges", "outputs", "ops")):
+        raise GenotypeError("macro.aggregation: expected an object with op_set, edges, "
+                            "outputs and ops")
+    for h in range(len(depths)):
+        for cell_type in (f"reduce_{h + 1}", f"normal_{h + 1}"):
+            genotype.cell(cell_type)
+    genotype.cell("multiscale")
+    return layout, list(depths), aggregation

@@ -1,8 +1,9 @@
 """The macro structure of CAS networks, shared by the supernet and derived networks."""
 
 import dataclasses
+import math
 
-from tf_nas_seg.ops.macs import out_size
+from tf_nas_seg.networks.stem import STEM_STRIDES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,57 +63,7 @@ class CASLayout:
 
     @property
     def output_stride(self):
-        return 4 * 2 ** self.layout.count("R")
-
-    def shapes(self, height, width, multiplier):
-        """(h, w, c) of the stem output and of every cell output for an input size.
-
-        Args:
-            height: Input image height.
-            width: Input image width.
-            multiplier: Output channels of a cell per node channel (nodes concatenated).
-
-        Returns:
-            (stem_shape, [cell_output_shape, ...]).
-        """
-        h, w = out_size(out_size(height, 2), 2), out_size(out_size(width, 2), 2)
-        stem = (h, w, self.stem_channels)
-        outputs = []
-        for spec in self.cells():
-            if spec.reduction:
-                h, w = out_size(h, 2), out_size(w, 2)
-            outputs.append((h, w, spec.channels * multiplier))
-        return stem, outputs
+        return math.prod(STEM_STRIDES) * 2 ** self.layout.count("R")
 
     def to_json(self):
         return dataclasses.asdict(self)
-
-
-def walk_cell_shapes(cells, stem_shape, ms_cell=None, low_level_cell=0):
-    """The (h, w, c) input shapes of every cell of a CAS network, in order.
-
-    Args:
-        cells: Backbone `Cell` layers in order.
-        stem_shape: (h, w, c) of the stem output.
-        ms_cell: The multi-scale cell, or None.
-        low_level_cell: Index of the backbone cell feeding the multi-scale cell.
-
-    Returns:
-        ([(cell, s0_shape, s1_shape), ...] including the multi-scale cell if any,
-        (h, w, c) of the features the head classifies).
-    """
-    s0 = s1 = stem_shape
-    visits, outputs = [], []
-    for cell in cells:
-        visits.append((cell, s0, s1))
-        h, w = s1[0], s1[1]
-        if cell.reduction:
-            h, w = out_size(h, 2), out_size(w, 2)
-        s0, s1 = s1, (h, w, cell.output_channels)
-        outputs.append(s1)
-    features = s1
-    if ms_cell is not None:
-        low = outputs[low_level_cell]
-        visits.append((ms_cell, low, s1))
-        features = (low[0], low[1], ms_cell.output_channels)
-    return visits, features

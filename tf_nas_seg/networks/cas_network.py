@@ -4,11 +4,9 @@ import math
 
 import keras
 
-from tf_nas_seg.networks.cas_layout import CASLayout, walk_cell_shapes
-from tf_nas_seg.networks.stem import SegmentationHead, Stem, normalization_layer
-from tf_nas_seg.space.cell import Cell
+from tf_nas_seg.networks.plan import cas_genotype_plan, cas_plan, plan_macs, run_plan
+from tf_nas_seg.networks.stem import normalization_layer
 from tf_nas_seg.space.genotype import GenotypeError
-from tf_nas_seg.space.multi_scale_cell import MultiScaleCell
 
 
 def build_cas_network(genotype, num_classes, layout=None, input_shape=(None, None, 3),
@@ -32,45 +30,29 @@ def build_cas_network(genotype, num_classes, layout=None, input_shape=(None, Non
     if genotype.method not in ("cas", "darts"):
         raise GenotypeError(f"a CAS network needs a genotype of method 'cas', got "
                             f"{genotype.method!r}; build it with the builder of its method")
-    if layout is None:
-        layout = CASLayout(**genotype.macro_dict.get("layout", {}))
-    normal, reduce = genotype.cell("normal"), genotype.cell("reduce")
-    multiscale = genotype.cell("multiscale") if genotype.has_cell("multiscale") else None
+    normalize = normalization_layer()
+    plan = cas_genotype_plan(genotype, num_classes, layout, input_shape)
+    layers = plan.lazy_layers()
     images = keras.Input(input_shape, name="images")
-    x = normalization_layer()(images)
-    x = Stem(layout.stem_channels, name="stem")(x)
-    s0 = s1 = x
-    outputs = []
-    for spec in layout.cells():
-        cell = Cell(normal.op_set, len(normal.nodes), spec.channels, spec.reduction,
-                    spec.reduction_prev, genotype=reduce if spec.reduction else normal,
-                    name=f"cell_{spec.index}")
-        s0, s1 = s1, cell(s0, s1)
-        outputs.append(s1)
-    features = s1
-    if multiscale is not None:
-        features = MultiScaleCell(multiscale.op_set, channels=layout.ms_channels,
-                                  genotype=multiscale, name="ms_cell")(
-                                      outputs[layout.low_level_cell], s1)
-    logits = SegmentationHead(num_classes, name="head")(features, images)
+    logits = run_plan(plan, layers, normalize(images), images)
     return keras.Model(images, logits, name=name)
 
 
 def cas_network_macs(model, layout, height, width):
     """Exact MACs of a network built by `build_cas_network` at one input size.
 
-    Walks the model's named layers with the shapes of `CASLayout.shapes`, so it needs no
-    tracing and counts what `tf_nas_seg.ops.macs` defines (convolutions only).
+    Walks the network's plan (read back from the model's cells) over the model's named
+    layers, so it needs no tracing and counts what `tf_nas_seg.ops.macs` defines
+    (convolutions only).
     """
-    stem = model.get_layer("stem")
     cells = [model.get_layer(f"cell_{spec.index}") for spec in layout.cells()]
-    ms_cell = (model.get_layer("ms_cell")
-               if any(layer.name == "ms_cell" for layer in model.layers) else None)
-    stem_shape, _ = layout.shapes(height, width, 1)
-    visits, features = walk_cell_shapes(cells, stem_shape, ms_cell, layout.low_level_cell)
-    total = stem.count_macs((height, width, 3))
-    total += sum(cell.count_macs(s0, s1) for cell, s0, s1 in visits)
-    return total + model.get_layer("head").count_macs(features)
+    normal = next((c.genotype for c in cells if not c.reduction), None)
+    reduce = next((c.genotype for c in cells if c.reduction), None)
+    names = {layer.name: layer for layer in model.layers}
+    multiscale = names["ms_cell"].genotype if "ms_cell" in names else None
+    plan = cas_plan(layout, names["head"].num_classes, height, width, normal=normal,
+                    reduce=reduce, multiscale=multiscale)
+    return plan_macs(plan, names)
 
 
 def count_trainable_params(model):

@@ -11,6 +11,8 @@ from tf_nas_seg.ops.resize_like import ResizeLike
 # that exported models take uint8 pixels and normalise inside the graph.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+# CAS's stem: three 3x3 convs with these strides (output stride 4).
+STEM_STRIDES = (2, 1, 2)
 
 
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
@@ -60,7 +62,7 @@ class Stem(keras.layers.Layer):
         strides: Stride of each conv.
     """
 
-    def __init__(self, filters, strides=(2, 1, 2), **kwargs):
+    def __init__(self, filters, strides=STEM_STRIDES, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.strides = tuple(int(s) for s in strides)

@@ -11,7 +11,10 @@ import math
 
 
 def out_size(size, stride):
-    """Spatial size after a 'same'-padded op with this stride (ceil division)."""
+    """Spatial size after a 'same'-padded op with this stride (ceil division); None
+    (a dynamic size) stays None."""
+    if size is None:
+        return None
     return int(math.ceil(size / stride))
 
 

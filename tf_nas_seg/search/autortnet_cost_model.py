@@ -7,7 +7,6 @@ from keras import ops
 
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.factorized_reduce import FactorizedReduce
-from tf_nas_seg.ops.macs import out_size
 from tf_nas_seg.search.cost_model import COST_KINDS, UNITS
 from tf_nas_seg.search.latency_table import LatencyTable
 
@@ -180,25 +179,25 @@ def autortnet_cost_model(supernet, kind, height, width, latency_table=None):
                  else LatencyTable.load(latency_table))
         return _latency_cost_model(supernet, table, height, width)
     unit, scale = UNITS[kind]
-    layout = supernet.layout
-    stem = supernet.layout.channels
-    s0 = (out_size(height, 2), out_size(width, 2), stem)
-    s1 = (out_size(s0[0], 2), out_size(s0[1], 2), stem)
+    plan = supernet.network_plan(height, width)
     fixed = {"params": 0.0, "macs": 0.0, "latency": 0.0}
-    fixed["macs"] = (supernet.stem0.count_macs((height, width, 3))
-                     + supernet.stem1.count_macs(s0))
-    hyper, outputs = [], []
-    before = s0  # input s0 of the current hyper-cell
-    for h, hyper_cell in enumerate(supernet.hyper_cells):
+    fixed["macs"] = (supernet.stem0.count_macs(plan.image_shape)
+                     + supernet.stem1.count_macs(plan.stem.output_shapes[0]))
+    hyper = []
+    groups = plan.hyper_cells()
+    for h, (hyper_cell, plans) in enumerate(zip(supernet.hyper_cells, groups)):
         c = hyper_cell.channels
-        out = (out_size(s1[0], 2), out_size(s1[1], 2), hyper_cell.output_channels)
         cells = hyper_cell.cells
+        first = plans[0]
+        s1, out = first.s1, first.output_shape
+        # Input s0 of the hyper-cell: x_(-1) of the previous one when it ends at its
+        # reduction cell (the previous hyper-cell's input), the stem's first conv for h 0.
+        before = first.s0 if h == 0 else groups[h - 1][0].s1
 
-        def matrix(cell, a, b):
+        def matrix(cell, cell_plan):
             m = np.zeros((cell.num_edges, len(cell.edges[(0, 0)].candidates)))
-            node_shape = (out[0], out[1], c)
             for (node, source), layer in cell.edges.items():
-                shape = cell.edge_shape(source, node_shape, a, b)
+                shape = cell_plan.edge_shape(source)
                 m[cell.edge_rows[(node, source)]] = (
                     layer.count_macs_per_op(shape) if kind == "macs"
                     else layer.count_params_per_op())
@@ -210,8 +209,8 @@ def autortnet_cost_model(supernet, kind, height, width, latency_table=None):
         inputs = [0.0] * len(cells)
         spec = {"reduce": supernet.alpha_reduce[h].name,
                 "normal": supernet.alpha_normal[h].name, "beta": supernet.betas[h].name,
-                "reduce_matrix": matrix(cells[0], before, s1) * scale,
-                "normal_matrix": (matrix(cells[1], s1, out) * scale if len(cells) > 1
+                "reduce_matrix": matrix(cells[0], first) * scale,
+                "normal_matrix": (matrix(cells[1], plans[1]) * scale if len(cells) > 1
                                   else np.zeros((cells[0].num_edges,
                                                  len(cells[0].edges[(0, 0)].candidates))))}
         if h == 0:
@@ -227,12 +226,10 @@ def autortnet_cost_model(supernet, kind, height, width, latency_table=None):
             inputs[k] = (pre0 + _preprocess_cost(kind, conv, out)) * scale
         spec["inputs"] = inputs
         hyper.append(spec)
-        outputs.append(out)
-        before, s1 = s1, out
     agg, ms_cell, head = supernet.aggregation, supernet.ms_cell, supernet.head
-    low = outputs[0][:2] + (agg.output_channels,)
-    fixed["macs"] += (agg.input_macs(outputs) + ms_cell.count_macs(low, outputs[-1])
-                      + head.count_macs(low[:2] + (ms_cell.output_channels,)))
+    fixed["macs"] += (agg.input_macs(plan.aggregation.input_shapes)
+                      + ms_cell.count_macs(plan.ms_cell.s0, plan.ms_cell.s1)
+                      + head.count_macs(plan.head.features))
     fixed["params"] = float(sum(
         math.prod(w.shape) for layer in (supernet.stem0, supernet.stem1, ms_cell, head,
                                          *agg.projections)
@@ -251,15 +248,11 @@ def _latency_cost_model(supernet, table, height, width):
     LatencyTableError naming it and the bin/latency_table command.
     """
     from tf_nas_seg.ops.op_set import get_op_set
-    from tf_nas_seg.profiling.autortnet_profile import (AGGREGATION_TYPE,
-                                                        autortnet_layer_sections,
-                                                        autortnet_space)
+    from tf_nas_seg.profiling.plan_entries import AGGREGATION_TYPE, plan_sections
 
     layout = supernet.layout
     cell_op_set = supernet.cell_logits()["reduce_1"][1]
     agg_op_set = supernet.aggregation.op_set
-    space = autortnet_space(layout, supernet.num_classes, height, width, cell_op_set,
-                            agg_op_set)
     n_ops = len(get_op_set(cell_op_set).ops)
     edges = supernet.hyper_cells[0].cells[0].num_edges
     scale, offset = table.calibration
@@ -276,15 +269,16 @@ def _latency_cost_model(supernet, table, height, width):
         return matrix, fixed
 
     count = len(layout.hyper_cells)
-    deepest = autortnet_layer_sections(space, layout.hyper_cells)
-    shallowest = autortnet_layer_sections(space, (1,) * count)
+    deepest = plan_sections(supernet.network_plan(height, width))
+    shallowest = plan_sections(supernet.network_plan(height, width, (1,) * count))
     hyper = []
     for h, cells in enumerate(layout.hyper_cells):
         spec = {"reduce": supernet.alpha_reduce[h].name,
                 "normal": supernet.alpha_normal[h].name, "beta": supernet.betas[h].name,
                 "normal_matrix": np.zeros((edges, n_ops)), "inputs": [0.0] * cells}
         normal = None
-        for _, k, *_, entries in (c for c in deepest["cells"] if c[0] == h):
+        for cell, entries in (c for c in deepest["cells"] if c[0].group == h):
+            k = cell.index
             matrix, fixed = cell_costs(entries)
             if k == 0:
                 spec["reduce_matrix"] = matrix * scale
@@ -302,7 +296,7 @@ def _latency_cost_model(supernet, table, height, width):
         if h > 0:
             # The previous hyper-cell ended at its reduction cell: input 0 (its x_(-1))
             # has twice the size and is reduced (the two-input rule).
-            entries = next(c[-1] for c in shallowest["cells"] if c[0] == h)
+            entries = next(e for c, e in shallowest["cells"] if c.group == h)
             spec["after_reduce"] = cell_costs(entries)[1] * scale
             if layout.hyper_cells[h - 1] == 1:  # never deeper
                 spec["after_normal"] = spec["after_reduce"]

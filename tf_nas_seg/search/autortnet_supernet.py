@@ -6,14 +6,12 @@ import numpy as np
 from keras import ops
 
 from tf_nas_seg.networks.autortnet_layout import DEFAULT_MULTISCALE, AutoRTNetLayout
-from tf_nas_seg.networks.stem import SegmentationHead, normalization_layer
-from tf_nas_seg.ops.conv_op import ConvOp
+from tf_nas_seg.networks.plan import autortnet_plan
+from tf_nas_seg.networks.stem import normalization_layer
 from tf_nas_seg.ops.op_set import get_op_set
 from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
-from tf_nas_seg.space.aggregation_cell import AggregationCell
 from tf_nas_seg.space.genotype import Genotype, derive_cell, num_edges
 from tf_nas_seg.space.hyper_cell import HyperCell
-from tf_nas_seg.space.multi_scale_cell import MultiScaleCell
 from tf_nas_seg.space.relaxation import RELAXATIONS, ArchitectureRelaxation
 
 CELL_OP_SET = "autortnet_cell"
@@ -67,19 +65,19 @@ class AutoRTNetSupernet(BilevelSearchModel):
                                                  seed=seed + 7919, name="exit_relaxation")
         lay = self.layout
         self.normalize = normalization_layer()
-        self.stem0 = ConvOp(lay.channels, ((3, 3),), strides=2, name="stem0")
-        self.stem1 = ConvOp(lay.channels, ((3, 3),), strides=2, name="stem1")
-        count = len(lay.hyper_cells)
+        # The deepest network's plan: every cell position of every hyper-cell.
+        self.plan = self.network_plan()
+        self.stem0, self.stem1 = self.plan.stem.build_layers()
+        groups = self.plan.hyper_cells()
+        count = len(groups)
         self.hyper_cells = [
-            HyperCell(CELL_OP_SET, lay.steps, lay.node_channels(h), lay.hyper_cells[h],
-                      reduction_prev=h == 0, align_previous=h < count - 1,
-                      name=f"hyper_cell_{h + 1}")
-            for h in range(count)]
-        self.aggregation = AggregationCell(AGGREGATION_OP_SET, lay.agg_channels,
-                                           name="aggregation")
-        self.ms_cell = MultiScaleCell(DEFAULT_MULTISCALE.op_set, channels=lay.ms_channels,
-                                      genotype=DEFAULT_MULTISCALE, name="ms_cell")
-        self.head = SegmentationHead(num_classes, name="head")
+            HyperCell(cells[0].op_set, cells[0].steps, cells[0].channels, len(cells),
+                      reduction_prev=cells[0].reduction_prev,
+                      align_previous=h < count - 1, name=f"hyper_cell_{h + 1}")
+            for h, cells in enumerate(groups)]
+        self.aggregation = self.plan.aggregation.build_layer()
+        self.ms_cell = self.plan.ms_cell.build_layer()
+        self.head = self.plan.head.build_layer()
         n_ops = len(get_op_set(CELL_OP_SET).ops)
         edges = num_edges(lay.steps)
         self.alpha_reduce, self.alpha_normal, self.betas = [], [], []
@@ -101,6 +99,13 @@ class AutoRTNetSupernet(BilevelSearchModel):
                                          initializer="zeros", trainable=False)
         self.depth_count = self.add_weight(name="sampled_depth_count", shape=(),
                                            initializer="zeros", trainable=False)
+
+    def network_plan(self, height=None, width=None, depths=None):
+        """The NetworkPlan of the supernet's deepest network (or of `depths`) at an input
+        size (None: dynamic), with search cells."""
+        return autortnet_plan(self.layout, self.num_classes, height, width, depths,
+                              cell_op_set=CELL_OP_SET,
+                              aggregation_op_set=AGGREGATION_OP_SET)
 
     # Relaxed choices ----------------------------------------------------------------
     def set_temperature(self, value):

@@ -3,12 +3,11 @@
 import keras
 
 from tf_nas_seg.networks.cas_layout import CASLayout
-from tf_nas_seg.networks.stem import SegmentationHead, Stem, normalization_layer
+from tf_nas_seg.networks.plan import cas_plan, run_plan
+from tf_nas_seg.networks.stem import normalization_layer
 from tf_nas_seg.ops.op_set import get_op_set
 from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
-from tf_nas_seg.space.cell import Cell
 from tf_nas_seg.space.genotype import Genotype, derive_cell, num_edges
-from tf_nas_seg.space.multi_scale_cell import MultiScaleCell
 from tf_nas_seg.space.relaxation import ArchitectureRelaxation
 
 STAGES = ("backbone", "multiscale")
@@ -54,19 +53,18 @@ class CASSupernet(BilevelSearchModel):
         self.seed = int(seed)
         self.relax = ArchitectureRelaxation(relaxation, seed=seed, name="relaxation")
         self.normalize = normalization_layer()
-        self.stem = Stem(self.layout.stem_channels, name="stem")
         search_backbone = stage == "backbone"
         steps = self.layout.steps
+        normal = reduce = None
         if not search_backbone:
             normal = backbone_genotype.cell("normal")
+            reduce = backbone_genotype.cell("reduce")
             self.backbone_op_set = normal.op_set
             steps = len(normal.nodes)
-        self.cells = []
-        for spec in self.layout.cells():
-            genotype = None if search_backbone else backbone_genotype.cell(spec.cell_type)
-            self.cells.append(Cell(self.backbone_op_set, steps, spec.channels,
-                                   spec.reduction, spec.reduction_prev, genotype=genotype,
-                                   name=f"cell_{spec.index}"))
+        self.plan = self.network_plan()
+        layers = self.plan.build_layers()
+        self.stem = layers["stem"]
+        self.cells = [layers[cell.name] for cell in self.plan.cells]
         self.ms_cell = None
         if search_backbone:
             n_ops = len(get_op_set(self.backbone_op_set).ops)
@@ -75,12 +73,29 @@ class CASSupernet(BilevelSearchModel):
             self.alpha_reduce = self.add_arch_logits("alpha_reduce",
                                                      (num_edges(steps), n_ops), seed + 1)
         else:
-            self.ms_cell = MultiScaleCell(multiscale_op_set, self.layout.ms_steps,
-                                          self.layout.ms_channels, name="ms_cell")
+            self.ms_cell = layers["ms_cell"]
             n_ops = len(get_op_set(multiscale_op_set).ops)
             self.alpha_multiscale = self.add_arch_logits(
                 "alpha_multiscale", (num_edges(self.layout.ms_steps), n_ops), seed + 2)
-        self.head = SegmentationHead(num_classes, name="head")
+        self.head = layers["head"]
+
+    def network_plan(self, height=None, width=None):
+        """The supernet's NetworkPlan at an input size (None: dynamic)."""
+        normal = reduce = None
+        if self.stage == "multiscale":
+            normal = self.backbone_genotype.cell("normal")
+            reduce = self.backbone_genotype.cell("reduce")
+        return cas_plan(self.layout, self.num_classes, height, width, self.backbone_op_set,
+                        self.multiscale_op_set if self.stage == "multiscale" else None,
+                        normal, reduce)
+
+    def layers_by_name(self):
+        """{plan name: layer} of the stem, cells, multi-scale cell and head."""
+        # Not kept as an attribute: a dict of layers would be tracked a second time.
+        parts = [self.stem, *self.cells, self.head]
+        if self.ms_cell is not None:
+            parts.append(self.ms_cell)
+        return {layer.name: layer for layer in parts}
 
     def op_weights(self, training=None):
         """{cell type: relaxed op weights} for one forward pass (one sample per type)."""
@@ -90,20 +105,8 @@ class CASSupernet(BilevelSearchModel):
         return {"multiscale": self.relax(self.alpha_multiscale, training=training)}
 
     def call(self, images, training=None):
-        weights = self.op_weights(training)
-        x = self.stem(self.normalize(images), training=training)
-        s0 = s1 = x
-        outputs = []
-        for cell in self.cells:
-            w = None if cell.genotype is not None else weights[
-                "reduce" if cell.reduction else "normal"]
-            s0, s1 = s1, cell(s0, s1, w, training=training)
-            outputs.append(s1)
-        features = s1
-        if self.ms_cell is not None:
-            features = self.ms_cell(outputs[self.layout.low_level_cell], s1,
-                                    weights["multiscale"], training=training)
-        return self.head(features, images)
+        return run_plan(self.plan, self.layers_by_name(), self.normalize(images), images,
+                        self.op_weights(training), training=training)
 
     def cell_logits(self):
         """{cell type: (logit variable, op set name, steps)} of the searched cells."""

@@ -5,7 +5,6 @@ import math
 import numpy as np
 from keras import ops
 
-from tf_nas_seg.networks.cas_layout import walk_cell_shapes
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.search.latency_table import LatencyTable, network_key
 from tf_nas_seg.space.mixed_op import MixedOp
@@ -70,11 +69,9 @@ def _latency_matrices(supernet, table, height, width, matrices):
     calibration (offset + scale * sum, see `LatencyTable.calibration`). Every key comes
     from the same walker the table builder measures (`tf_nas_seg.profiling.cas_profile`).
     """
-    from tf_nas_seg.profiling.cas_profile import cas_layer_entries
+    from tf_nas_seg.profiling.plan_entries import plan_entries
 
-    entries = cas_layer_entries(supernet.layout.stem_channels, supernet.cells,
-                                supernet.ms_cell, supernet.layout.low_level_cell,
-                                supernet.num_classes, height, width)
+    entries = plan_entries(supernet.network_plan(height, width))
     fixed = table.network_overhead_ms
     scale, offset = table.calibration
     for entry in entries:
@@ -132,34 +129,24 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
 
 def _counted_matrices(supernet, kind, height, width, matrices):
     """Fills `matrices` with exact per-edge params or MACs; returns the fixed count."""
-    fixed_macs = supernet.stem.count_macs((height, width, 3))
+    plan = supernet.network_plan(height, width)
+    layers = supernet.layers_by_name()
+    fixed_macs = supernet.stem.count_macs(plan.image_shape)
     edge_params = 0
-    stem = supernet.stem.compute_output_shape((1, height, width, 3))[1:]
-
-    def add_cell(cell, cell_type, a, b):
-        nonlocal fixed_macs, edge_params
+    for cell_plan in plan.all_cells():
+        cell = layers[cell_plan.name]
+        a, b = cell_plan.s0, cell_plan.s1
         if cell.genotype is not None:
             fixed_macs += cell.count_macs(a, b)
-            return
+            continue
         fixed_macs += cell.input_macs(a, b)
-        h, w = b[0], b[1]
-        if cell.reduction:
-            h, w = math.ceil(h / 2), math.ceil(w / 2)
         for (node, source), layer in cell.edges.items():
             assert isinstance(layer, MixedOp)
-            shape = cell.edge_shape(source, (h, w, cell.channels), a, b)
-            costs = _edge_costs(layer, kind, shape)
-            matrices[cell_type][cell.edge_rows[(node, source)]] += np.asarray(costs)
+            costs = _edge_costs(layer, kind, cell_plan.edge_shape(source))
+            matrices[cell_plan.cell_type][cell.edge_rows[(node, source)]] += np.asarray(
+                costs)
             edge_params += sum(layer.count_params_per_op())
-
-    visits, features = walk_cell_shapes(supernet.cells, stem, supernet.ms_cell,
-                                        supernet.layout.low_level_cell)
-    for cell, a, b in visits:
-        if cell is supernet.ms_cell:
-            add_cell(cell, "multiscale", a, b)
-        else:
-            add_cell(cell, "reduce" if cell.reduction else "normal", a, b)
-    fixed_macs += supernet.head.count_macs(features)
+    fixed_macs += supernet.head.count_macs(plan.head.features)
     all_params = sum(math.prod(v.shape) for v in supernet.weight_variables)
     return {"macs": fixed_macs, "params": all_params - edge_params}[kind]
 

@@ -22,6 +22,19 @@ AGGREGATION_EDGES = ((0, 3, 1), (1, 4, 1), (3, 4, 2), (2, 5, 1), (4, 5, 2), (5, 
 AGGREGATION_OUTPUTS = (3, 4, 6)
 
 
+def aggregation_node_sizes(edges, input_sizes):
+    """{node: (h, w)} of an aggregation DAG from the (h, w, ...) of its inputs.
+
+    A node takes the size of the first edge entering it (the DAG's edges agree, see
+    AGGREGATION_EDGES); a stride-2 edge halves its source's size. None stays None.
+    """
+    sizes = {i: (s[0], s[1]) for i, s in enumerate(input_sizes)}
+    for source, target, stride in edges:
+        h, w = sizes[source]
+        sizes.setdefault(target, (out_size(h, stride), out_size(w, stride)))
+    return sizes
+
+
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
 class AggregationCell(keras.layers.Layer):
     """AutoRTNet Fig. 4: multi-scale inputs, one op per edge, concatenated branches.
@@ -79,14 +92,7 @@ class AggregationCell(keras.layers.Layer):
 
     def node_shapes(self, input_shapes):
         """(h, w) of every node from the (h, w, ...) of the inputs."""
-        sizes = {i: (s[0], s[1]) for i, s in enumerate(input_shapes)}
-        for source, target, stride in self.edge_list:
-            h, w = sizes[source]
-            if stride > 1:
-                h = None if h is None else out_size(h, stride)
-                w = None if w is None else out_size(w, stride)
-            sizes.setdefault(target, (h, w))
-        return sizes
+        return aggregation_node_sizes(self.edge_list, input_shapes)
 
     def build(self, inputs_shape, op_weights_shape=None):
         for projection, shape in zip(self.projections, inputs_shape):

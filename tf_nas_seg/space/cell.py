@@ -11,6 +11,31 @@ from tf_nas_seg.space.genotype import CellGenotype, num_edges
 from tf_nas_seg.space.mixed_op import MixedOp
 
 
+def node_size(s0_hw, s1_hw, reduction=False, multiscale=False):
+    """(h, w) of a cell's nodes from the (h, w) of its inputs (None: dynamic).
+
+    A cell's nodes have input 1's size, halved in a reduction cell; a multi-scale cell
+    works at input 0's (the low-level map's) size.
+    """
+    if multiscale:
+        return tuple(s0_hw)
+    if reduction:
+        return out_size(s1_hw[0], 2), out_size(s1_hw[1], 2)
+    return tuple(s1_hw)
+
+
+def edge_input_size(source, s0_hw, s1_hw, reduction=False, multiscale=False):
+    """(h, w) of the tensor entering the ops of an edge leaving state `source`.
+
+    Edges leaving the inputs (0, 1) read the preprocessed input, which has input 1's
+    size (a reduction cell's stride-2 ops halve it); a multi-scale cell's inputs are
+    projected at input 0's size. Edges leaving a node read it at the node size.
+    """
+    if source < 2 and not multiscale:
+        return tuple(s1_hw)
+    return node_size(s0_hw, s1_hw, reduction, multiscale)
+
+
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
 class Cell(keras.layers.Layer):
     """Two preprocessed inputs, `steps` intermediate nodes, output = concat of nodes.
@@ -72,29 +97,26 @@ class Cell(keras.layers.Layer):
                         e.op, self.channels, self._stride(e.source), affine=self.affine)
             self.concat = tuple(genotype.concat)
 
+    multiscale = False
+
     def build(self, s0_shape, s1_shape, op_weights_shape=None):
         self.build_inputs(s0_shape, s1_shape)
-        height, width = s1_shape[1], s1_shape[2]
-        if self.reduction:
-            height = None if height is None else out_size(height, 2)
-            width = None if width is None else out_size(width, 2)
-        node_shape = (s1_shape[0], height, width, self.channels)
         for (node, source), layer in self.edges.items():
-            if source < 2:
-                shape = self.edge_input_shape(source, s0_shape, s1_shape)
-            else:
-                shape = node_shape
-            layer.build(shape)
+            layer.build((s1_shape[0],) + self.edge_size(source, s0_shape[1:3],
+                                                        s1_shape[1:3]) + (self.channels,))
 
     def build_inputs(self, s0_shape, s1_shape):
         """Builds the input preprocessing for the two input shapes."""
         self.pre0.build(s0_shape)
         self.pre1.build(s1_shape)
 
-    def edge_input_shape(self, source, s0_shape, s1_shape):
-        """Batch shape entering the ops of an edge leaving input `source` (0 or 1)."""
-        del source, s0_shape
-        return (s1_shape[0], s1_shape[1], s1_shape[2], self.channels)
+    def node_size(self, s0_hw, s1_hw):
+        """(h, w) of the nodes for inputs of these (h, w) (see `node_size`)."""
+        return node_size(s0_hw, s1_hw, self.reduction, self.multiscale)
+
+    def edge_size(self, source, s0_hw, s1_hw):
+        """(h, w) entering the ops of an edge leaving `source` (see `edge_input_size`)."""
+        return edge_input_size(source, s0_hw, s1_hw, self.reduction, self.multiscale)
 
     def _stride(self, source):
         return 2 if self.reduction and source < 2 else 1
@@ -147,11 +169,8 @@ class Cell(keras.layers.Layer):
         return ops.concatenate([states[i] for i in self.concat], axis=-1)
 
     def compute_output_shape(self, s0_shape, s1_shape, op_weights_shape=None):
-        def reduce(size):
-            return None if size is None or not self.reduction else out_size(size, 2)
-        height = s1_shape[1] if not self.reduction else reduce(s1_shape[1])
-        width = s1_shape[2] if not self.reduction else reduce(s1_shape[2])
-        return (s1_shape[0], height, width, self.output_channels)
+        return ((s1_shape[0],) + self.node_size(s0_shape[1:3], s1_shape[1:3])
+                + (self.output_channels,))
 
     def edge_macs(self, s0_shape, s1_shape):
         """MACs on every edge for (h, w, c) input shapes.
@@ -160,13 +179,9 @@ class Cell(keras.layers.Layer):
             {(node, source): int} for a fixed cell, {(node, source): [int per op]} for a
             search cell.
         """
-        height, width = s1_shape[0], s1_shape[1]
-        if self.reduction:
-            height, width = out_size(height, 2), out_size(width, 2)
-        node_shape = (height, width, self.channels)
         result = {}
         for (node, source), layer in self.edges.items():
-            shape = self.edge_shape(source, node_shape, s0_shape, s1_shape)
+            shape = self.edge_size(source, s0_shape[:2], s1_shape[:2]) + (self.channels,)
             result[(node, source)] = (layer.count_macs_per_op(shape)
                                       if isinstance(layer, MixedOp)
                                       else layer.count_macs(shape))
@@ -182,13 +197,6 @@ class Cell(keras.layers.Layer):
     def input_macs(self, s0_shape, s1_shape):
         """MACs of the preprocessing for (h, w, c) input shapes."""
         return self.pre0.count_macs(s0_shape) + self.pre1.count_macs(s1_shape)
-
-    def edge_shape(self, source, node_shape, s0_shape, s1_shape):
-        """(h, w, c) of the tensor entering the ops of an edge leaving `source`."""
-        del s0_shape
-        if source < 2:
-            return (s1_shape[0], s1_shape[1], self.channels)
-        return node_shape
 
     def get_config(self):
         config = super().get_config()

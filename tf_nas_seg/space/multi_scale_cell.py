@@ -24,6 +24,8 @@ class MultiScaleCell(Cell):
         affine: Learn BN scale and offset (default: only in fixed cells).
     """
 
+    multiscale = True
+
     def __init__(self, op_set="cas_multiscale", steps=6, channels=64, genotype=None,
                  affine=None, **kwargs):
         for key in ("reduction", "reduction_prev"):
@@ -45,10 +47,6 @@ class MultiScaleCell(Cell):
             channels = s0_shape[-1] if source == 0 else s1_shape[-1]
             projection.build((s0_shape[0], s0_shape[1], s0_shape[2], channels))
 
-    def edge_input_shape(self, source, s0_shape, s1_shape):
-        del source, s1_shape
-        return (s0_shape[0], s0_shape[1], s0_shape[2], self.channels)
-
     def preprocess(self, s0, s1, training=None):
         return [s0, self.upsample(s1, s0)]
 
@@ -56,9 +54,6 @@ class MultiScaleCell(Cell):
         if source >= 2:
             return state
         return self.projections[(node, source)](state, training=training)
-
-    def compute_output_shape(self, s0_shape, s1_shape, op_weights_shape=None):
-        return (s0_shape[0], s0_shape[1], s0_shape[2], self.output_channels)
 
     def input_macs(self, s0_shape, s1_shape):
         """MACs of the per-edge 1x1 projections (the upsampling counts zero)."""
@@ -69,10 +64,6 @@ class MultiScaleCell(Cell):
                                                          s1_shape[2])
                 total += self.projections[(node, source)].count_macs(in_shape)
         return total
-
-    def edge_shape(self, source, node_shape, s0_shape, s1_shape):
-        del source, s1_shape
-        return (s0_shape[0], s0_shape[1], self.channels)
 
     def get_config(self):
         config = super().get_config()
