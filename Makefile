@@ -29,6 +29,7 @@ demo: install
 	    --markdown=$(RUN_DIR)/bench/bench.md
 
 test: install
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest -q
 
 test-slow: install

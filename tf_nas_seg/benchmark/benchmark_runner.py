@@ -7,13 +7,14 @@ import platform
 import numpy as np
 import tensorflow as tf
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.benchmark.timing import latency_stats, matmul_peak_gflops, time_calls
 from tf_nas_seg.export.artifact_runner import ArtifactError, ArtifactRunner
 
 SCHEMA_VERSION = 1
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(UserError):
     """The benchmark cannot run as asked; the message says what to change."""
 
 

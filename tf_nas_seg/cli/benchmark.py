@@ -8,11 +8,12 @@ saved_models/demo/1/model_int8.tflite --resolutions=64x128 --out=compare.json
         --resolutions=768x1536 --out=compare_768x1536.json
 """
 
-import json
 import os
 import sys
 
 from absl import app, flags, logging
+
+from tf_nas_seg.errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The network to time: a genotype .json (built with "
@@ -50,10 +51,10 @@ def main(argv):
 
     if FLAGS.threads:
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    from tf_nas_seg.benchmark import (BenchmarkError, markdown_table, parse_resolutions,
+    from tf_nas_seg.benchmark import (markdown_table, parse_resolutions,
                                       run_benchmark)
-    from tf_nas_seg.search.latency_table import LatencyTable, LatencyTableError
-    from tf_nas_seg.space.genotype import GenotypeError, write_json_atomic
+    from tf_nas_seg.search.latency_table import LatencyTable
+    from tf_nas_seg.space.genotype import write_json_atomic
 
     models = ([FLAGS.model] if FLAGS.model else []) + list(FLAGS.compare)
     if not models:
@@ -74,7 +75,7 @@ def main(argv):
                                num_classes=FLAGS.num_classes,
                                width_multiplier=FLAGS.width_multiplier, latency_table=table,
                                progress=lambda line: print(line, file=sys.stderr, flush=True))
-    except (BenchmarkError, LatencyTableError, GenotypeError, ValueError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     report["command"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])

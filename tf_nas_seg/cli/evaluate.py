@@ -12,6 +12,7 @@ import sys
 
 from absl import app, flags, logging
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.space.genotype import write_json_atomic
 
 FLAGS = flags.FLAGS
@@ -53,8 +54,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     logging.set_verbosity(logging.INFO)
     from tf_nas_seg.data import get_source, open_split
-    from tf_nas_seg.data.errors import DatasetError
-    from tf_nas_seg.evaluation import PredictorError, evaluate_source, load_predictor
+    from tf_nas_seg.evaluation import evaluate_source, load_predictor
 
     if not FLAGS.model:
         print("error: --model is required: the model.keras of a bin/train run or a "
@@ -88,7 +88,7 @@ def main(argv):
                                  flip=FLAGS.flip, scales=scales, size=size,
                                  max_images=FLAGS.max_images, overlays=FLAGS.overlays,
                                  overlay_dir=overlay_dir)
-    except (PredictorError, DatasetError, ValueError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     report = {"model": os.path.abspath(FLAGS.model), "model_format": predictor.kind,

@@ -9,6 +9,7 @@ Examples:
 import json
 import os
 import sys
+from tf_nas_seg.errors import ConfigError, UserError
 
 from absl import app, flags, logging
 
@@ -48,9 +49,9 @@ def parse_size(text):
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--size={text!r} is not HEIGHTxWIDTH, e.g. 360x480") from None
+        raise ConfigError(f"--size={text!r} is not HEIGHTxWIDTH, e.g. 360x480") from None
     if height < 8 or width < 8:
-        raise ValueError(f"--size={text!r}: height and width must be >= 8")
+        raise ConfigError(f"--size={text!r}: height and width must be >= 8")
     return height, width
 
 
@@ -61,7 +62,7 @@ def data_of_run(model_path, data_dir=""):
 
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
     if not os.path.exists(path):
-        raise ValueError(f"no config.json beside {model_path}: export reads the training data "
+        raise ConfigError(f"no config.json beside {model_path}: export reads the training data "
                          "(int8 and TF-TRT calibration, checks) from the bin/train run "
                          "directory; export a model.keras from its run directory")
     with open(path, encoding="utf-8") as f:
@@ -80,9 +81,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     logging.set_verbosity(logging.WARNING)
-    from tf_nas_seg.data.errors import DatasetError
-    from tf_nas_seg.export import ArtifactError, ExportError, export_model
-    from tf_nas_seg.train.trainer import TrainError
+    from tf_nas_seg.export import export_model
 
     if not FLAGS.model or not FLAGS.name:
         print("error: --model (the model.keras of a bin/train run) and --name (the served "
@@ -98,7 +97,7 @@ def main(argv):
             warmup_records=FLAGS.warmup_records, latency_runs=FLAGS.latency_runs,
             command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
             progress=lambda line: print(line, flush=True))
-    except (ExportError, ArtifactError, DatasetError, TrainError, ValueError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for key, message in card["skipped"].items():

@@ -30,6 +30,7 @@ from tf_nas_seg.profiling.latency_config import LatencyConfig
 from tf_nas_seg.profiling.search_space import space_from_configs
 from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
+from tf_nas_seg.errors import ConfigError, UserError
 
 define_flags(SearchConfig)
 define_flags(LatencyConfig)
@@ -37,23 +38,23 @@ define_flags(LatencyConfig)
 def check_flags(search, latency):
     """Checks what can be checked before TensorFlow starts; ValueError naming the fix."""
     if not latency.table:
-        raise ValueError(f"--table is required: the latency table JSON that --mode="
+        raise ConfigError(f"--table is required: the latency table JSON that --mode="
                          f"{latency.mode} {'reads' if latency.mode == 'validate' else 'writes to'}"
                          " (e.g. --table=tables/camvid_360x480_cpu.json)")
     if latency.mode in ("validate", "calibrate"):
         if latency.mode == "validate" and not latency.out:
-            raise ValueError("--mode=validate needs --out, the report JSON to write (the "
+            raise ConfigError("--mode=validate needs --out, the report JSON to write (the "
                              "scatter plot goes next to it)")
         return
     if not search.target_height or not search.target_width:
-        raise ValueError("--target_height and --target_width are required: the input "
+        raise ConfigError("--target_height and --target_width are required: the input "
                          "resolution the searched network will run at (e.g. 360 and 480 "
                          "for CamVid, 768 and 1536 for Cityscapes)")
     if search.method not in ("cas", "autortnet"):
-        raise ValueError(f"--method={search.method}: latency tables are built for the "
+        raise ConfigError(f"--method={search.method}: latency tables are built for the "
                          "search methods with a latency profile (cas, autortnet)")
     if latency.mode == "network" and search.method != "cas":
-        raise ValueError("--mode=network measures CAS's whole-network costs c'_o "
+        raise ConfigError("--mode=network measures CAS's whole-network costs c'_o "
                          "(--cost_mode=cas); AutoRTNet prices each op where it sits: "
                          "use --mode=build")
 
@@ -155,7 +156,7 @@ def _validate_in_workers(latency):
         print(f"timing process {worker + 1}: {share} rounds", file=sys.stderr, flush=True)
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
-            raise ValueError(f"timing process {worker + 1} failed (exit {done.returncode}); "
+            raise ConfigError(f"timing process {worker + 1} failed (exit {done.returncode}); "
                              "rerun the same command to resume from the saved rounds")
 
 
@@ -171,7 +172,7 @@ def main(argv):
         latency = config_from_flags(LatencyConfig)
         check_flags(search, latency)  # before TensorFlow starts: bad input fails fast
         result = run(search, latency)
-    except (TimingError, ValueError) as e:  # LatencyTableError and GenotypeError too
+    except (TimingError, UserError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,17 +12,18 @@ import sys
 
 from absl import app
 
+from tf_nas_seg.errors import UserError
+
 
 def main(argv):
     if len(argv) != 2:
         raise app.UsageError("give one path: bin/plot RUN_DIR (a search, training or "
                              "sweep directory, or a latency validation report JSON)")
-    from tf_nas_seg.space.genotype import GenotypeError
-    from tf_nas_seg.viz.redraw import PlotError, redraw
+    from tf_nas_seg.viz.redraw import redraw
 
     try:
         written = redraw(argv[1])
-    except (PlotError, GenotypeError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not written:

@@ -11,8 +11,9 @@ import json
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import app, logging
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 
@@ -24,10 +25,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
                              "(see --helpfull)")
     logging.set_verbosity(logging.INFO)
-    from tf_nas_seg.data.errors import DatasetError
-    from tf_nas_seg.search.latency_table import LatencyTableError
-    from tf_nas_seg.search.search_runner import SearchError, run_search
-    from tf_nas_seg.space.genotype import GenotypeError
+    from tf_nas_seg.search.search_runner import run_search
 
     try:
         config = config_from_flags(SearchConfig)
@@ -42,7 +40,7 @@ def main(argv):
             os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
             os.execv(sys.executable, [sys.executable] + sys.argv)
         summary = run_search(config)
-    except (SearchError, DatasetError, GenotypeError, LatencyTableError, ValueError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     run_dir = os.path.abspath(config.run_dir)

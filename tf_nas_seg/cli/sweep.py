@@ -16,6 +16,7 @@ import sys
 
 from absl import app, flags, logging
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.sweep.sweep_config import SweepConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 
@@ -39,17 +40,15 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
                              "(see --helpfull)")
     logging.set_verbosity(logging.INFO)
-    from tf_nas_seg.search.latency_table import LatencyTableError
-    from tf_nas_seg.space.genotype import GenotypeError
-    from tf_nas_seg.sweep import SamplingError, SweepError, run_sweep
+    from tf_nas_seg.sweep import run_sweep
 
     try:
         config = config_from_flags(SweepConfig)
-    except ValueError as e:  # a setting out of its bounds or choices, named
+    except UserError as e:  # a setting out of its bounds or choices, named
         print(f"error: {e}", file=sys.stderr)
         return 2
     if flags.FLAGS.pack:
-        from tf_nas_seg.sweep.pack import PackError, pack_sweep
+        from tf_nas_seg.sweep.pack import pack_sweep
 
         if not config.sweep_dir:
             print("error: --pack needs --sweep_dir, the sweep to pack", file=sys.stderr)
@@ -58,14 +57,14 @@ def main(argv):
             packed = pack_sweep(config.sweep_dir, flags.FLAGS.pack,
                                 unfinished=flags.FLAGS.pack_unfinished,
                                 max_checkpoint_mib=flags.FLAGS.pack_max_checkpoint_mib)
-        except PackError as e:
+        except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(json.dumps(packed, indent=2))
         return 0
     try:
         results = run_sweep(config.replace(sweep_dir=os.path.expanduser(config.sweep_dir)))
-    except (SweepError, SamplingError, GenotypeError, LatencyTableError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     sweep_dir = os.path.abspath(os.path.expanduser(config.sweep_dir))

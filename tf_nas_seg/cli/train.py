@@ -14,6 +14,7 @@ import sys
 
 from absl import app, logging
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.train.train_config import TrainConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 
@@ -25,14 +26,12 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
                              "(see --helpfull)")
     logging.set_verbosity(logging.INFO)
-    from tf_nas_seg.data.errors import DatasetError
-    from tf_nas_seg.space.genotype import GenotypeError
-    from tf_nas_seg.train.trainer import TrainError, run_training
+    from tf_nas_seg.train.trainer import run_training
 
     try:
         config = config_from_flags(TrainConfig)
         summary = run_training(config)
-    except (TrainError, DatasetError, GenotypeError, ValueError) as e:
+    except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if summary["status"] != "completed":

@@ -1,6 +1,7 @@
 """Settings of the training-time augmentation of images and label maps."""
 
 import dataclasses
+from tf_nas_seg.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,14 +34,14 @@ class AugmentConfig:
         if self.scale_range is not None:
             low, high = self.scale_range
             if not 0 < low <= high:
-                raise ValueError(f"scale_range must satisfy 0 < low <= high, got "
+                raise ConfigError(f"scale_range must satisfy 0 < low <= high, got "
                                  f"{self.scale_range}")
             object.__setattr__(self, "scale_range", (float(low), float(high)))
         for field in ("crop_size", "resize"):
             value = getattr(self, field)
             if value is not None:
                 if len(value) != 2 or min(value) < 1:
-                    raise ValueError(f"{field} must be (height, width) with positive "
+                    raise ConfigError(f"{field} must be (height, width) with positive "
                                      f"sizes, got {value}")
                 object.__setattr__(self, field, (int(value[0]), int(value[1])))
 

@@ -8,6 +8,7 @@ the same on synthetic and real data.
 """
 
 import dataclasses
+from tf_nas_seg.errors import ConfigError
 
 # Every label tensor the pipeline produces marks "do not score this pixel" with
 # this value, whatever the raw encoding on disk was.
@@ -34,19 +35,19 @@ class DatasetInfo:
 
     def __post_init__(self):
         if self.num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+            raise ConfigError(f"num_classes must be >= 1, got {self.num_classes}")
         if len(self.class_names) != self.num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name}: {len(self.class_names)} class names for "
                 f"{self.num_classes} classes")
         if len(self.palette) != self.num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name}: {len(self.palette)} palette colours for "
                 f"{self.num_classes} classes")
         if 0 <= self.ignore_label < self.num_classes or not 0 <= self.ignore_label <= 255:
             # Labels are stored as uint8, so the ignore value must fit in a byte
             # and must not collide with a real class.
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name}: ignore_label {self.ignore_label} must be in "
                 f"{self.num_classes}..255")
 
@@ -105,7 +106,7 @@ def synthetic_info(num_classes: int = 11) -> DatasetInfo:
         ValueError: If `num_classes` is outside 3..11.
     """
     if not SYNTHETIC_MIN_CLASSES <= num_classes <= len(CAMVID_CLASS_NAMES):
-        raise ValueError(
+        raise ConfigError(
             f"the synthetic street scenes support {SYNTHETIC_MIN_CLASSES} to "
             f"{len(CAMVID_CLASS_NAMES)} classes, got num_classes={num_classes}")
     chosen = set(SYNTHETIC_CLASS_PRIORITY[:num_classes])

@@ -1,7 +1,9 @@
 """The one exception type the data package raises for bad input."""
 
+from tf_nas_seg.errors import UserError
 
-class DatasetError(ValueError):
+
+class DatasetError(UserError):
     """A data set on disk (or an argument describing one) cannot be used.
 
     Every message names the offending file or directory and says how to fix it,

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from tf_nas_seg.data.dataset_info import DatasetInfo
+from tf_nas_seg.errors import ConfigError
 
 # Marks a raw value that must not occur in a label file of this encoding.
 INVALID = -1
@@ -34,9 +35,9 @@ class LabelEncoding:
 
     def __post_init__(self):
         if len(self.table) != 256:
-            raise ValueError(f"a label table needs 256 entries, got {len(self.table)}")
+            raise ConfigError(f"a label table needs 256 entries, got {len(self.table)}")
         if any(not (v == INVALID or 0 <= v <= 255) for v in self.table):
-            raise ValueError("label table entries must be in 0..255 or INVALID (-1)")
+            raise ConfigError("label table entries must be in 0..255 or INVALID (-1)")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[int, int], ignored: Iterable[int], *,

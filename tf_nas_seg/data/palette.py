@@ -3,6 +3,7 @@
 import numpy as np
 
 from tf_nas_seg.data.dataset_info import DatasetInfo
+from tf_nas_seg.errors import ConfigError
 
 
 def colorize(label, info: DatasetInfo) -> np.ndarray:
@@ -24,7 +25,7 @@ def colorize(label, info: DatasetInfo) -> np.ndarray:
     lut[:info.num_classes] = np.asarray(info.palette, np.uint8)
     valid = (label >= 0) & ((label < info.num_classes) | (label == info.ignore_label))
     if not valid.all():
-        raise ValueError(f"label values {np.unique(label[~valid])[:5].tolist()} are not "
+        raise ConfigError(f"label values {np.unique(label[~valid])[:5].tolist()} are not "
                          f"classes of {info.name} (0-{info.num_classes - 1}) nor the "
                          f"ignore label {info.ignore_label}")
     return lut[label.astype(np.int64)]

@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from tf_nas_seg.data.dataset_info import DatasetInfo
 from tf_nas_seg.data.errors import DatasetError
 from tf_nas_seg.data.label_encoding import LabelEncoding
+from tf_nas_seg.errors import ConfigError
 
 # Decoded bytes a file-backed split may occupy once cached (image RGB + label byte
 # per pixel). 2 GiB holds CamVid (367 train frames at 360x480 take 0.25 GiB) and
@@ -54,9 +55,9 @@ class SegmentationSource:
         self.names = tuple(str(n) for n in names)
         self.groups = None if groups is None else tuple(str(g) for g in groups)
         if len(self.names) != backing.num_examples:
-            raise ValueError(f"{len(self.names)} names for {backing.num_examples} examples")
+            raise ConfigError(f"{len(self.names)} names for {backing.num_examples} examples")
         if self.groups is not None and len(self.groups) != backing.num_examples:
-            raise ValueError(f"{len(self.groups)} groups for {backing.num_examples} examples")
+            raise ConfigError(f"{len(self.groups)} groups for {backing.num_examples} examples")
 
     @classmethod
     def from_arrays(cls, info: DatasetInfo, images: np.ndarray | Sequence[np.ndarray],

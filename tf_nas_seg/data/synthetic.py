@@ -23,6 +23,7 @@ import numpy as np
 
 from tf_nas_seg.data.dataset_info import CAMVID_CLASS_NAMES, DatasetInfo, synthetic_info
 from tf_nas_seg.data.segmentation_source import SegmentationSource
+from tf_nas_seg.errors import ConfigError
 
 # CamVid-11 ids, used while drawing; the output is renumbered to the chosen subset.
 SKY, BUILDING, POLE, ROAD, SIDEWALK, TREE, SIGN, FENCE, CAR, PEDESTRIAN, BICYCLIST = range(11)
@@ -59,7 +60,7 @@ class SyntheticStreetScenes:
             ValueError: For sizes below 32 or an unsupported class count.
         """
         if height < 32 or width < 32:
-            raise ValueError(f"synthetic scenes need at least 32x32 pixels, got "
+            raise ConfigError(f"synthetic scenes need at least 32x32 pixels, got "
                              f"{height}x{width}")
         self.info: DatasetInfo = synthetic_info(num_classes)
         self.height = height
@@ -102,7 +103,7 @@ class SyntheticStreetScenes:
             `"{split}_{index:06d}"`.
         """
         if num_images < 1:
-            raise ValueError(f"num_images must be >= 1, got {num_images}")
+            raise ConfigError(f"num_images must be >= 1, got {num_images}")
         indices = range(first_index, first_index + num_images)
         images = np.empty((num_images, self.height, self.width, 3), np.uint8)
         labels = np.empty((num_images, self.height, self.width), np.uint8)

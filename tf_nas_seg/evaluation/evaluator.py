@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tf_nas_seg.evaluation.metrics import confusion_metric, scores_from_confusion
 from tf_nas_seg.viz.figures import draw_prediction
+from tf_nas_seg.errors import ConfigError
 
 
 def evaluate_source(predictor, source, *, batch_size=1, flip=False, scales=(1.0,),
@@ -51,7 +52,7 @@ def evaluate_source(predictor, source, *, batch_size=1, flip=False, scales=(1.0,
     for images, labels in dataset:
         probabilities = predictor.predict(images, flip=flip, scales=scales, size=size)
         if probabilities.shape[-1] != info.num_classes:
-            raise ValueError(f"the model predicts {probabilities.shape[-1]} classes but "
+            raise ConfigError(f"the model predicts {probabilities.shape[-1]} classes but "
                              f"{info.name} has {info.num_classes}; evaluate it on the data "
                              "set it was trained for")
         predictions = tf.argmax(probabilities, axis=-1, output_type=tf.int32)

@@ -5,8 +5,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tf_nas_seg.errors import UserError
 
-class PredictorError(ValueError):
+
+class PredictorError(UserError):
     """A model file cannot be used for prediction; the message says why and what to do."""
 
 

@@ -14,13 +14,15 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from tf_nas_seg.errors import UserError
+
 FORMATS = ("genotype", "keras", "saved_model", "tflite", "onnx")
 
 ONNX_MISSING = ("ONNX needs the `onnx` extra: pip install -e .[onnx] (tf2onnx, onnx and "
                 "onnxruntime, pinned in setup.cfg)")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(UserError):
     """A model file cannot be run; the message says why and what to do."""
 
 

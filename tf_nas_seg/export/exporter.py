@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.benchmark.timing import latency_stats, time_calls
 from tf_nas_seg.export.artifact_runner import ArtifactRunner, load_keras_model
 from tf_nas_seg.export.onnx_export import OnnxUnavailableError, convert_onnx
@@ -24,7 +25,7 @@ MODEL_CARD = "model_card.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """The export cannot run as asked; the message says what to change."""
 
 

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
+from tf_nas_seg.errors import ConfigError
 
 TFLITE_MODES = ("fp32", "fp16", "int8")
 
@@ -27,7 +28,7 @@ def convert_tflite(model, mode, size, representative_images=None):
         The .tflite flatbuffer (bytes).
     """
     if mode not in TFLITE_MODES:
-        raise ValueError(f"TFLite mode {mode!r} is not one of {TFLITE_MODES}")
+        raise ConfigError(f"TFLite mode {mode!r} is not one of {TFLITE_MODES}")
     height, width = size
 
     @tf.function(input_signature=[tf.TensorSpec((1, height, width, 3), tf.float32,
@@ -48,7 +49,7 @@ def convert_tflite(model, mode, size, representative_images=None):
         converter.target_spec.supported_types = [tf.float16]
     elif mode == "int8":
         if representative_images is None or not len(representative_images):
-            raise ValueError("int8 TFLite needs representative images from the training set")
+            raise ConfigError("int8 TFLite needs representative images from the training set")
         images = np.asarray(representative_images, np.float32)
 
         def representative():

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from tf_nas_seg.errors import ConfigError
 
 TFTRT_PRECISIONS = ("FP32", "FP16", "INT8")
 
@@ -44,7 +45,7 @@ def convert_tftrt(saved_model_dir, output_dir, precision, calibration_images=Non
     from tensorflow.python.compiler.tensorrt import trt_convert as trt
 
     if precision not in TFTRT_PRECISIONS:
-        raise ValueError(f"TF-TRT precision {precision!r} is not one of {TFTRT_PRECISIONS}")
+        raise ConfigError(f"TF-TRT precision {precision!r} is not one of {TFTRT_PRECISIONS}")
     converter = trt.TrtGraphConverterV2(
         input_saved_model_dir=os.fspath(saved_model_dir),
         precision_mode=getattr(trt.TrtPrecisionMode, precision),

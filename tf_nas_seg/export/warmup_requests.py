@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 import tensorflow as tf
+from tf_nas_seg.errors import ConfigError
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf import wrappers_pb2
 from tensorflow.core.framework import tensor_pb2
@@ -138,7 +139,7 @@ def read_warmup_requests(path):
     for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
         log = log_class.FromString(record)
         if log.WhichOneof("log_type") != "predict_log":
-            raise ValueError(f"{path}: a record is not a predict_log")
+            raise ConfigError(f"{path}: a record is not a predict_log")
         request = log.predict_log.request
         inputs = {key: tf.make_ndarray(tensor_pb2.TensorProto.FromString(
             value.SerializeToString())) for key, value in request.inputs.items()}

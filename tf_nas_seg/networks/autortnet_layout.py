@@ -4,6 +4,7 @@ import dataclasses
 
 from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS  # noqa: F401
 from tf_nas_seg.space.genotype import CellGenotype, GenotypeError
+from tf_nas_seg.errors import ConfigError
 
 
 # AutoRTNet applies "the multi-scale module of CAS" after the aggregation cell without
@@ -50,12 +51,12 @@ class AutoRTNetLayout:
         cells = tuple(int(c) for c in self.hyper_cells)
         object.__setattr__(self, "hyper_cells", cells)
         if len(cells) != 3 or any(c < 1 for c in cells):
-            raise ValueError(f"hyper_cells must be three cell counts >= 1 (one per "
+            raise ConfigError(f"hyper_cells must be three cell counts >= 1 (one per "
                              f"hyper-cell, e.g. 5,10,10), got {self.hyper_cells!r}")
         for name in ("channels", "channel_growth", "steps", "agg_channels",
                      "ms_channels"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
 
     def node_channels(self, hyper_cell, multiplier=1.0):
         """Node channels of the cells of hyper-cell `hyper_cell` (0-based)."""
@@ -79,7 +80,7 @@ def parse_hyper_cells(text):
     except ValueError:
         cells = ()
     if len(cells) != 3 or any(c < 1 for c in cells):
-        raise ValueError(f"--hyper_cells must be three comma-separated cell counts >= 1 "
+        raise ConfigError(f"--hyper_cells must be three comma-separated cell counts >= 1 "
                          f"(e.g. 5,10,10), got {text!r}")
     return cells
 

@@ -39,6 +39,7 @@ from tf_nas_seg.ops.context_embedding import ContextEmbedding
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.gather_expand import GatherExpand
 from tf_nas_seg.ops.guided_aggregation import GuidedAggregation
+from tf_nas_seg.errors import ConfigError
 
 # (output channels, 3x3 conv-BN-ReLU units, stride of the first) of the detail branch.
 _DETAIL_STAGES = ((64, 2, 2), (64, 3, 2), (128, 3, 2))
@@ -69,7 +70,7 @@ def build_bisenetv2(num_classes, input_shape=(None, None, 3), width_multiplier=1
         A `keras.Model` mapping raw 0..255 RGB images to logits at the image size.
     """
     if width_multiplier <= 0:
-        raise ValueError(f"width_multiplier must be > 0, got {width_multiplier}")
+        raise ConfigError(f"width_multiplier must be > 0, got {width_multiplier}")
     w = lambda c: _width(c, width_multiplier)  # noqa: E731
     images = keras.Input(input_shape, name="images")
     x = normalization_layer()(images)

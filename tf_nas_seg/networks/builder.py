@@ -7,6 +7,7 @@ from tf_nas_seg.networks.bisenetv2 import build_bisenetv2
 from tf_nas_seg.networks.cas_network import build_cas_network
 from tf_nas_seg.networks.fast_scnn import build_fast_scnn
 from tf_nas_seg.space.genotype import Genotype, GenotypeError
+from tf_nas_seg.errors import ConfigError
 
 # Hand-designed networks trained by the same pipeline as searched ones.
 PEERS = {"fast_scnn": build_fast_scnn, "bisenetv2": build_bisenetv2}
@@ -24,7 +25,7 @@ _CELL_OP_SETS = {
 def scaled_layout(layout, width_multiplier):
     """A CASLayout with every channel count scaled (rounded, at least 1)."""
     if width_multiplier <= 0:
-        raise ValueError(f"width_multiplier must be > 0, got {width_multiplier}")
+        raise ConfigError(f"width_multiplier must be > 0, got {width_multiplier}")
     if width_multiplier == 1.0:
         return layout
     scale = lambda c: max(1, int(round(c * width_multiplier)))  # noqa: E731
@@ -78,13 +79,13 @@ def build_network(genotype=None, num_classes=None, *, peer=None, method=None,
         ValueError: neither or both of genotype and peer, or an unknown peer.
     """
     if num_classes is None or num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
     if (genotype is None) == (peer is None):
-        raise ValueError("pass exactly one of a genotype (a searched network) and a peer "
+        raise ConfigError("pass exactly one of a genotype (a searched network) and a peer "
                          f"(a hand-designed one: {sorted(PEERS)})")
     if peer is not None:
         if peer not in PEERS:
-            raise ValueError(f"unknown peer network {peer!r}; choose one of {sorted(PEERS)}")
+            raise ConfigError(f"unknown peer network {peer!r}; choose one of {sorted(PEERS)}")
         return PEERS[peer](num_classes, input_shape=input_shape,
                            width_multiplier=width_multiplier, name=name or peer)
     if not isinstance(genotype, Genotype):

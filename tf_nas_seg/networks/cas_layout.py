@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 from tf_nas_seg.networks.stem import STEM_STRIDES
+from tf_nas_seg.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +44,10 @@ class CASLayout:
 
     def __post_init__(self):
         if not self.layout or set(self.layout) - {"N", "R"}:
-            raise ValueError(f"layout must be a non-empty string of N and R, got "
+            raise ConfigError(f"layout must be a non-empty string of N and R, got "
                              f"{self.layout!r}")
         if not 0 <= self.low_level_cell < len(self.layout):
-            raise ValueError(f"low_level_cell={self.low_level_cell} must index a cell of "
+            raise ConfigError(f"low_level_cell={self.low_level_cell} must index a cell of "
                              f"layout {self.layout!r}")
 
     def cells(self):

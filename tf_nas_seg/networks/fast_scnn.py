@@ -21,6 +21,7 @@ from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.inverted_residual import InvertedResidual
 from tf_nas_seg.ops.pyramid_pooling import PyramidPooling
 from tf_nas_seg.ops.resize_like import ResizeLike
+from tf_nas_seg.errors import ConfigError
 
 # (output channels, blocks, stride of the first block) of the global feature extractor.
 _BOTTLENECKS = ((64, 3, 2), (96, 3, 2), (128, 3, 1))
@@ -46,7 +47,7 @@ def build_fast_scnn(num_classes, input_shape=(None, None, 3), width_multiplier=1
         A `keras.Model` mapping raw 0..255 RGB images to logits at the image size.
     """
     if width_multiplier <= 0:
-        raise ValueError(f"width_multiplier must be > 0, got {width_multiplier}")
+        raise ConfigError(f"width_multiplier must be > 0, got {width_multiplier}")
     w = lambda c: _width(c, width_multiplier)  # noqa: E731
     images = keras.Input(input_shape, name="images")
     x = normalization_layer()(images)

@@ -36,6 +36,7 @@ from tf_nas_seg.space.aggregation_cell import (AGGREGATION_EDGES, AGGREGATION_OU
 from tf_nas_seg.space.cell import Cell, edge_input_size, node_size
 from tf_nas_seg.space.genotype import CellGenotype, GenotypeError
 from tf_nas_seg.space.multi_scale_cell import MultiScaleCell
+from tf_nas_seg.errors import ConfigError
 
 # Op sets of the AutoRTNet search space.
 AUTORTNET_CELL_OP_SET = "autortnet_cell"
@@ -472,7 +473,7 @@ def autortnet_plan(layout, num_classes, height=None, width=None, depths=None, ce
         width_multiplier: Scales every channel count (rounded, at least 1).
     """
     if not width_multiplier > 0:
-        raise ValueError(f"width_multiplier must be > 0, got {width_multiplier!r}")
+        raise ConfigError(f"width_multiplier must be > 0, got {width_multiplier!r}")
     m = float(width_multiplier)
     depths = tuple(layout.hyper_cells if depths is None else depths)
     stem = StemPlan(scale_channels(layout.channels, m), (2, 2), (height, width, 3),

@@ -1,8 +1,8 @@
 """The candidate op sets of CAS, AutoRTNet and DARTS, as data plus one builder."""
 
 import dataclasses
-from typing import Callable
 
+from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.factorized_reduce import FactorizedReduce
 from tf_nas_seg.ops.identity import Identity
@@ -185,5 +185,5 @@ def get_op_set(name):
         ValueError: naming the valid op sets.
     """
     if name not in OP_SETS:
-        raise ValueError(f"unknown op set {name!r}; valid op sets: {sorted(OP_SETS)}")
+        raise ConfigError(f"unknown op set {name!r}; valid op sets: {sorted(OP_SETS)}")
     return OP_SETS[name]

@@ -23,6 +23,7 @@ from tf_nas_seg.profiling.plan_entries import AGGREGATION_TYPE, plan_entries, pl
 from tf_nas_seg.profiling.space_profile import SpaceProfile, register_profile
 from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS
 from tf_nas_seg.space.genotype import Genotype
+from tf_nas_seg.errors import ConfigError
 
 # Op sets of the AutoRTNet search space (the supernet's, see autortnet_supernet).
 CELL_OP_SET = AUTORTNET_CELL_OP_SET
@@ -82,7 +83,7 @@ class AutoRTNetProfile(SpaceProfile):
         for key in ("cell_op_set", "aggregation_op_set", "layout", "num_classes",
                     "height", "width"):
             if key not in space:
-                raise ValueError(f"AutoRTNet latency space lacks {key!r}")
+                raise ConfigError(f"AutoRTNet latency space lacks {key!r}")
         get_op_set(space["cell_op_set"])
         get_op_set(space["aggregation_op_set"])
         self.layout(space)
@@ -111,7 +112,7 @@ class AutoRTNetProfile(SpaceProfile):
                                        (space["height"], space["width"], 3))
         layout = AutoRTNetLayout.from_json(genotype.macro_dict["layout"])
         if layout != self.layout(space):
-            raise ValueError(f"the genotype's layout {layout.to_json()} is not the table's "
+            raise ConfigError(f"the genotype's layout {layout.to_json()} is not the table's "
                              f"search space {space['layout']}")
         return plan_entries(plan)
 

@@ -10,6 +10,7 @@ from tf_nas_seg.profiling.plan_entries import KEEP_EDGES, plan_entries
 from tf_nas_seg.profiling.space_profile import SpaceProfile, register_profile
 from tf_nas_seg.search.latency_table import network_key
 from tf_nas_seg.space.genotype import CellGenotype, Edge, Genotype
+from tf_nas_seg.errors import ConfigError
 
 
 def derivable_ops(op_set, probabilities=None):
@@ -59,7 +60,7 @@ class CASProfile(SpaceProfile):
     def check_space(self, space):
         for key in ("backbone_op_set", "layout", "num_classes", "height", "width"):
             if key not in space:
-                raise ValueError(f"CAS latency space lacks {key!r}")
+                raise ConfigError(f"CAS latency space lacks {key!r}")
         get_op_set(space["backbone_op_set"])
         if space.get("multiscale_op_set"):
             get_op_set(space["multiscale_op_set"])

@@ -8,6 +8,7 @@ the search runs with: `bin/latency_table --flagfile=configs/camvid.cfg --mode=bu
 import dataclasses
 
 from tf_nas_seg.utils.flag_fields import setting, validate_config
+from tf_nas_seg.errors import ConfigError
 
 MODES = ("build", "network", "calibrate", "validate")
 
@@ -101,7 +102,7 @@ class LatencyConfig:
     def __post_init__(self):
         validate_config(self)
         if self.max_repeats < self.min_repeats:
-            raise ValueError(f"max_repeats={self.max_repeats} is below min_repeats="
+            raise ConfigError(f"max_repeats={self.max_repeats} is below min_repeats="
                              f"{self.min_repeats}")
 
     def to_json(self):

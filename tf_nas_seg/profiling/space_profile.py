@@ -21,6 +21,7 @@ a prediction looks up is one the build measured. CAS registers `CASProfile`
 """
 
 import abc
+from tf_nas_seg.errors import ConfigError
 
 
 class SpaceProfile(abc.ABC):
@@ -72,6 +73,6 @@ def get_profile(method):
     import tf_nas_seg.profiling.cas_profile  # noqa: F401
 
     if method not in PROFILES:
-        raise ValueError(f"no latency profile for method {method!r}; registered: "
+        raise ConfigError(f"no latency profile for method {method!r}; registered: "
                          f"{sorted(PROFILES)}")
     return PROFILES[method]

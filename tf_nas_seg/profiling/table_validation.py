@@ -12,6 +12,7 @@ from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.profiling.compiled_timer import time_stats
 from tf_nas_seg.profiling.space_profile import get_profile
 from tf_nas_seg.space.genotype import write_json_atomic
+from tf_nas_seg.errors import ConfigError
 
 # Candidates drawn per requested architecture before picking an even spread of them
 # over the predicted-latency range (predictions are table sums: cheap).
@@ -138,7 +139,7 @@ def measure_networks(table, genotypes, timer, batch, passes=8, seed=0, state=Non
     if state is None:
         state = {"passes_done": 0, "times_ms": [[] for _ in genotypes]}
     if len(state["times_ms"]) != len(genotypes):
-        raise ValueError(f"the saved timing state holds {len(state['times_ms'])} networks, "
+        raise ConfigError(f"the saved timing state holds {len(state['times_ms'])} networks, "
                          f"not {len(genotypes)}")
     images = timer.inputs([(space["height"], space["width"], 3)], batch, scale=60.0,
                           offset=120.0)
@@ -169,7 +170,7 @@ def fit_calibration(raw, measured, seed, passes, seconds):
     raw, measured = np.asarray(raw, np.float64), np.asarray(measured, np.float64)
     scale, offset = np.polyfit(raw, measured, 1)
     if not scale > 0:
-        raise ValueError(f"calibration found no positive relation between the table's "
+        raise ConfigError(f"calibration found no positive relation between the table's "
                          f"sums and measured latencies (scale {scale:.3f}); the machine is "
                          "probably busy: rebuild the table and calibrate when it is idle")
     fitted = offset + scale * raw

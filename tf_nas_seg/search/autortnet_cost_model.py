@@ -9,6 +9,7 @@ from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.factorized_reduce import FactorizedReduce
 from tf_nas_seg.search.cost_model import COST_KINDS, UNITS
 from tf_nas_seg.search.latency_table import LatencyTable
+from tf_nas_seg.errors import ConfigError
 
 
 class AutoRTNetCostModel:
@@ -173,7 +174,7 @@ def autortnet_cost_model(supernet, kind, height, width, latency_table=None):
         latency_table: A LatencyTable or a path, required for kind "latency".
     """
     if kind not in COST_KINDS:
-        raise ValueError(f"cost must be one of {COST_KINDS}, got {kind!r}")
+        raise ConfigError(f"cost must be one of {COST_KINDS}, got {kind!r}")
     if kind == "latency":
         table = (latency_table if isinstance(latency_table, LatencyTable)
                  else LatencyTable.load(latency_table))

@@ -1,7 +1,6 @@
 """The AutoRTNet supernet: hyper-cells that search depth and downsampling, and the
 aggregation cell, searched jointly with Gumbel-softmax samples."""
 
-import keras
 import numpy as np
 from keras import ops
 
@@ -13,6 +12,7 @@ from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
 from tf_nas_seg.space.genotype import Genotype, derive_cell, num_edges
 from tf_nas_seg.space.hyper_cell import HyperCell
 from tf_nas_seg.space.relaxation import RELAXATIONS, ArchitectureRelaxation
+from tf_nas_seg.errors import ConfigError
 
 CELL_OP_SET = "autortnet_cell"
 AGGREGATION_OP_SET = "aggregation"
@@ -54,7 +54,7 @@ class AutoRTNetSupernet(BilevelSearchModel):
         for name, value in (("relaxation", relaxation), ("exit_relaxation",
                                                          exit_relaxation)):
             if value not in RELAXATIONS:
-                raise ValueError(f"{name} must be one of {RELAXATIONS}, got {value!r}")
+                raise ConfigError(f"{name} must be one of {RELAXATIONS}, got {value!r}")
         self.layout = layout or AutoRTNetLayout()
         self.relaxation = relaxation
         self.exit_relaxation = exit_relaxation

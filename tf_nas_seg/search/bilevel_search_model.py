@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.search.losses import masked_cross_entropy
 
 
@@ -132,7 +133,7 @@ class BilevelSearchModel(keras.Model):
             cost_exponent: Exponent of the log cost in the "fbnet" form.
         """
         if cost_form not in self.COST_FORMS:
-            raise ValueError(f"cost_form must be one of {self.COST_FORMS}, got "
+            raise ConfigError(f"cost_form must be one of {self.COST_FORMS}, got "
                              f"{cost_form!r}")
         self.cost_form = cost_form
         self.cost_exponent = float(cost_exponent)

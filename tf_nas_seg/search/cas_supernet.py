@@ -9,6 +9,7 @@ from tf_nas_seg.ops.op_set import get_op_set
 from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
 from tf_nas_seg.space.genotype import Genotype, derive_cell, num_edges
 from tf_nas_seg.space.relaxation import ArchitectureRelaxation
+from tf_nas_seg.errors import ConfigError
 
 STAGES = ("backbone", "multiscale")
 
@@ -40,9 +41,9 @@ class CASSupernet(BilevelSearchModel):
                  **kwargs):
         super().__init__(num_classes=num_classes, ignore_label=ignore_label, **kwargs)
         if stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+            raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
         if stage == "multiscale" and backbone_genotype is None:
-            raise ValueError("stage 'multiscale' searches the multi-scale cell on a fixed "
+            raise ConfigError("stage 'multiscale' searches the multi-scale cell on a fixed "
                              "backbone: pass the genotype.json of a backbone search "
                              "(--backbone_genotype)")
         self.layout = layout or CASLayout()
@@ -55,10 +56,8 @@ class CASSupernet(BilevelSearchModel):
         self.normalize = normalization_layer()
         search_backbone = stage == "backbone"
         steps = self.layout.steps
-        normal = reduce = None
         if not search_backbone:
             normal = backbone_genotype.cell("normal")
-            reduce = backbone_genotype.cell("reduce")
             self.backbone_op_set = normal.op_set
             steps = len(normal.nodes)
         self.plan = self.network_plan()

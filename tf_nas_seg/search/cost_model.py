@@ -8,6 +8,7 @@ from keras import ops
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.search.latency_table import LatencyTable, network_key
 from tf_nas_seg.space.mixed_op import MixedOp
+from tf_nas_seg.errors import ConfigError
 
 COST_KINDS = ("params", "macs", "latency")
 COST_MODES = ("per_op", "cas")
@@ -106,9 +107,9 @@ def cas_cost_model(supernet, kind, height, width, mode="per_op", latency_table=N
         A CostModel over the supernet's logit tensors.
     """
     if kind not in COST_KINDS:
-        raise ValueError(f"cost must be one of {COST_KINDS}, got {kind!r}")
+        raise ConfigError(f"cost must be one of {COST_KINDS}, got {kind!r}")
     if mode not in COST_MODES:
-        raise ValueError(f"cost_mode must be one of {COST_MODES}, got {mode!r}")
+        raise ConfigError(f"cost_mode must be one of {COST_MODES}, got {mode!r}")
     table = None
     if kind == "latency":
         table = (latency_table if isinstance(latency_table, LatencyTable)

@@ -1,6 +1,5 @@
 """The DARTS CIFAR-10 search network on the shared machinery, for head-to-head timing."""
 
-import keras
 from keras import layers
 
 from tf_nas_seg.ops.batch_norm import BatchNorm

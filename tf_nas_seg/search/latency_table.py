@@ -25,6 +25,7 @@ import json
 import os
 
 from tf_nas_seg.space.genotype import write_json_atomic
+from tf_nas_seg.errors import ConfigError, UserError
 
 TABLE_SCHEMA_VERSION = 3
 BUILD_HINT = ("measure a table for this search configuration on the target device with "
@@ -37,7 +38,7 @@ SETTINGS_FIELDS = ("device", "device_type", "tensorflow", "dtype", "batch",
                    "intra_op_threads", "inter_op_threads", "layer_repeats", "space")
 
 
-class LatencyTableError(ValueError):
+class LatencyTableError(UserError):
     """A latency table is missing, malformed, or lacks an entry the search needs."""
 
 
@@ -113,7 +114,7 @@ class LatencyTable:
         """An empty table with measurement `settings` (see SETTINGS_FIELDS)."""
         missing = [k for k in SETTINGS_FIELDS if k not in settings]
         if missing:
-            raise ValueError(f"table settings lack {missing}")
+            raise ConfigError(f"table settings lack {missing}")
         meta = {"schema_version": TABLE_SCHEMA_VERSION, **settings,
                 "created": _now(), "call_overhead_ms": 0.0, "build_seconds": 0.0}
         return cls({}, meta, path)

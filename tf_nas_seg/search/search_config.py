@@ -3,6 +3,7 @@
 import dataclasses
 
 from tf_nas_seg.utils.flag_fields import setting, validate_config
+from tf_nas_seg.errors import ConfigError
 
 DATASETS = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
 
@@ -190,7 +191,7 @@ class SearchConfig:
     def __post_init__(self):
         validate_config(self)
         if self.temperature_end > self.temperature_start:
-            raise ValueError(f"--temperature_end={self.temperature_end} is above "
+            raise ConfigError(f"--temperature_end={self.temperature_end} is above "
                              f"--temperature_start={self.temperature_start}; the "
                              "temperature anneals downwards")
         if self.method == "autortnet":
@@ -198,7 +199,7 @@ class SearchConfig:
 
             parse_hyper_cells(self.hyper_cells)
             if self.cost_mode != "per_op":
-                raise ValueError("--cost_mode=cas is CAS's whole-network op cost; AutoRTNet "
+                raise ConfigError("--cost_mode=cas is CAS's whole-network op cost; AutoRTNet "
                                  "prices each op where it sits: use --cost_mode=per_op")
 
     def to_json(self):

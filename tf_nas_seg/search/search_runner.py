@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.networks.autortnet_layout import AutoRTNetLayout, parse_hyper_cells
 from tf_nas_seg.networks.autortnet_network import (autortnet_network_macs,
                                                    build_autortnet_network)
@@ -24,6 +25,7 @@ from tf_nas_seg.search.autortnet_supernet import EXIT_GROUP, AutoRTNetSupernet
 from tf_nas_seg.search.cas_supernet import CASSupernet
 from tf_nas_seg.search.cost_model import UNITS, cas_cost_model
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
+from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import check_or_write_config, configure_tensorflow
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
@@ -32,7 +34,7 @@ from tf_nas_seg.viz.figures import (draw_arch_weights, draw_cell, draw_depths,
                                     draw_search_progress)
 
 
-class SearchError(ValueError):
+class SearchError(UserError):
     """A search cannot start as configured; the message says what to change."""
 
 
@@ -305,9 +307,9 @@ class SearchRunner:
         resumed = self._restore()
         history_path = os.path.join(self.run_dir, "history.json")
         self.history = []
-        if resumed and os.path.exists(history_path):
-            with open(history_path, encoding="utf-8") as f:
-                self.history = json.load(f)
+        if resumed:
+            self.history = read_json(history_path, SearchError,
+                                     "delete it; the checkpoint holds the run") or []
         model, bs = self.model, c.batch_size
         per_epoch = len(self.weights_src) // bs
         total_epochs = math.ceil(c.iterations / per_epoch)

@@ -6,6 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.ops.op_set import NONE_OPS, OP_SETS
 from tf_nas_seg.utils.atomic import atomic_output
 
@@ -13,7 +14,7 @@ SCHEMA_VERSION = 1
 METHODS = ("cas", "autortnet", "darts")
 
 
-class GenotypeError(ValueError):
+class GenotypeError(UserError):
     """A genotype (file) is malformed; the message names the field and the fix."""
 
 

@@ -1,6 +1,7 @@
 """Continuous relaxations of the categorical choice of an op (softmax and Gumbel)."""
 
 import keras
+from tf_nas_seg.errors import ConfigError
 from keras import ops
 
 RELAXATIONS = ("softmax", "gumbel", "gumbel_hard")
@@ -49,7 +50,7 @@ class ArchitectureRelaxation(keras.layers.Layer):
     def __init__(self, mode="softmax", temperature=1.0, seed=0, **kwargs):
         super().__init__(**kwargs)
         if mode not in RELAXATIONS:
-            raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {mode!r}")
+            raise ConfigError(f"relaxation must be one of {RELAXATIONS}, got {mode!r}")
         self.mode = mode
         self.initial_temperature = float(temperature)
         self.seed = int(seed)

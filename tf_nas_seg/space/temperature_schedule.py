@@ -1,6 +1,7 @@
 """Annealing of the Gumbel-softmax temperature over the epochs of a search."""
 
 import dataclasses
+from tf_nas_seg.errors import ConfigError
 
 SCHEDULES = ("exponential", "linear", "constant")
 
@@ -25,10 +26,10 @@ class TemperatureSchedule:
 
     def __post_init__(self):
         if self.kind not in SCHEDULES:
-            raise ValueError(f"temperature schedule must be one of {SCHEDULES}, got "
+            raise ConfigError(f"temperature schedule must be one of {SCHEDULES}, got "
                              f"{self.kind!r}")
         if self.start <= 0 or self.end <= 0:
-            raise ValueError(f"temperatures must be > 0, got start={self.start}, "
+            raise ConfigError(f"temperatures must be > 0, got start={self.start}, "
                              f"end={self.end}")
 
     def __call__(self, epoch, total_epochs):

@@ -29,12 +29,13 @@ import shutil
 import sys
 import tempfile
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.utils.json_files import run_completed
 
 SKIPPED_NAMES = ("tensorboard", "best.keras", ".lock")
 
 
-class PackError(ValueError):
+class PackError(UserError):
     """The sweep cannot be packed as asked; the message says why."""
 
 

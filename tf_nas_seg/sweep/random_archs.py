@@ -19,11 +19,12 @@ import dataclasses
 
 import numpy as np
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.profiling.space_profile import get_profile
 from tf_nas_seg.space.genotype import Genotype
 
 
-class SamplingError(ValueError):
+class SamplingError(UserError):
     """Not enough random architectures could be drawn; the message says what to change."""
 
 

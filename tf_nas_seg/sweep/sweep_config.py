@@ -4,6 +4,7 @@ import dataclasses
 import shlex
 
 from tf_nas_seg.utils.flag_fields import setting, validate_config
+from tf_nas_seg.errors import ConfigError
 
 METHODS = ("cas", "autortnet")
 PEERS = ("fast_scnn", "bisenetv2")
@@ -30,10 +31,10 @@ def parse_floats(text, name):
         try:
             values.append(float(item))
         except ValueError:
-            raise ValueError(f"--{name}: {item!r} is not a number (give a comma-separated "
+            raise ConfigError(f"--{name}: {item!r} is not a number (give a comma-separated "
                              "list, e.g. --lambdas=0.002,0.01)") from None
         if values[-1] < 0:
-            raise ValueError(f"--{name}: lambda {item} is negative")
+            raise ConfigError(f"--{name}: lambda {item} is negative")
     return values
 
 
@@ -133,16 +134,16 @@ class SweepConfig:
         for name in ("methods", "random_methods"):
             for method in split_list(getattr(self, name)):
                 if method not in METHODS:
-                    raise ValueError(f"--{name}: unknown method {method!r}; choose from "
+                    raise ConfigError(f"--{name}: unknown method {method!r}; choose from "
                                      f"{list(METHODS)}")
         self.peer_list()  # checks the names and widths
         parse_floats(self.lambdas, "lambdas")
         parse_floats(self.autortnet_lambdas, "autortnet_lambdas")
         if split_list(self.methods) and not self.lambda_list(split_list(self.methods)[0]):
-            raise ValueError("--lambdas is empty: give at least one lambda per method, "
+            raise ConfigError("--lambdas is empty: give at least one lambda per method, "
                              "e.g. --lambdas=0.002,0.01 (or --methods= for no searches)")
         if self.random_band and self.cost != "latency" and self.random:
-            raise ValueError(f"--random_band={self.random_band} selects random networks by "
+            raise ConfigError(f"--random_band={self.random_band} selects random networks by "
                              "their table-predicted latency, which needs --cost=latency; "
                              "pass --random_band=0 to draw from the whole space")
         for name in ("search_args", "cas_search_args", "autortnet_search_args", "train_args",
@@ -150,7 +151,7 @@ class SweepConfig:
             try:
                 shlex.split(getattr(self, name))
             except ValueError as e:
-                raise ValueError(f"--{name}: {e}") from None
+                raise ConfigError(f"--{name}: {e}") from None
 
     def method_list(self):
         return split_list(self.methods)
@@ -164,13 +165,13 @@ class SweepConfig:
         for item in split_list(self.peers):
             name, _, width = item.partition(":")
             if name not in PEERS:
-                raise ValueError(f"--peers: unknown peer {name!r}; choose from {list(PEERS)}")
+                raise ConfigError(f"--peers: unknown peer {name!r}; choose from {list(PEERS)}")
             try:
                 multiplier = float(width) if width else 1.0
             except ValueError:
                 multiplier = -1.0
             if not 0.05 <= multiplier <= 16.0:
-                raise ValueError(f"--peers: {item!r}: the width after ':' must be a "
+                raise ConfigError(f"--peers: {item!r}: the width after ':' must be a "
                                  "multiplier between 0.05 and 16 (e.g. bisenetv2:0.5)")
             peers.append((name, multiplier))
         return peers

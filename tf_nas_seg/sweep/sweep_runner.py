@@ -30,6 +30,7 @@ import time
 
 from absl import flags
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.sweep.sweep_config import RESUMABLE_CHANGES, SweepConfig
 from tf_nas_seg.utils.json_files import read_json, run_completed
@@ -39,7 +40,7 @@ INTERRUPTED = 3  # exit status of an interrupted bin/search or bin/train
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class SweepError(ValueError):
+class SweepError(UserError):
     """The sweep cannot go on as configured; the message says what to change."""
 
 

@@ -24,6 +24,7 @@ import tensorflow as tf
 from absl import logging
 
 from tf_nas_seg.data.errors import DatasetError
+from tf_nas_seg.errors import ConfigError
 
 METHODS = ("none", "median_frequency", "enet")
 # The constant c of ENet's 1 / ln(c + p): weights are bounded by 1 / ln(1.02) ~ 50.5.
@@ -112,7 +113,7 @@ def compute_class_weights(source, method, split=""):
         DatasetError: If the split has no labelled pixel.
     """
     if method not in METHODS[1:]:
-        raise ValueError(f"class-weight method must be one of {list(METHODS[1:])}, got "
+        raise ConfigError(f"class-weight method must be one of {list(METHODS[1:])}, got "
                          f"{method!r}")
     info = source.info
     stats = count_label_pixels(source)
@@ -155,16 +156,16 @@ def check_class_weights(record, method, class_names, path=""):
     where = f"{path}: " if path else ""
     if not isinstance(record, dict) or record.get("method") != method:
         got = record.get("method") if isinstance(record, dict) else record
-        raise ValueError(f"{where}class weights of method {got!r}, but this run uses "
+        raise ConfigError(f"{where}class weights of method {got!r}, but this run uses "
                          f"{method!r}")
     if list(record.get("class_names", ())) != list(class_names):
-        raise ValueError(f"{where}class weights for classes {record.get('class_names')}, "
+        raise ConfigError(f"{where}class weights for classes {record.get('class_names')}, "
                          f"but the data set has {list(class_names)}")
     weights = record.get("weights")
     if (not isinstance(weights, list) or len(weights) != len(class_names)
             or not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0
                        for w in weights)):
-        raise ValueError(f"{where}'weights' must be {len(class_names)} finite, "
+        raise ConfigError(f"{where}'weights' must be {len(class_names)} finite, "
                          f"non-negative numbers, got {weights!r}")
     return [float(w) for w in weights]
 

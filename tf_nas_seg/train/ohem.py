@@ -10,6 +10,7 @@ import math
 
 import keras
 import numpy as np
+from tf_nas_seg.errors import ConfigError
 from keras import ops
 
 
@@ -142,18 +143,18 @@ class SegmentationLoss(keras.losses.Loss):
                  class_weights=None, name="segmentation_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         if mode not in ("ohem", "ce"):
-            raise ValueError(f"mode must be 'ohem' or 'ce', got {mode!r}")
+            raise ConfigError(f"mode must be 'ohem' or 'ce', got {mode!r}")
         if not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+            raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
         if not 0 <= min_kept <= 1:
-            raise ValueError(f"min_kept must be in [0, 1], got {min_kept}")
+            raise ConfigError(f"min_kept must be in [0, 1], got {min_kept}")
         self.mode, self.ignore_label = mode, int(ignore_label)
         self.threshold, self.min_kept = float(threshold), float(min_kept)
         if class_weights is not None:
             array = np.asarray(class_weights, dtype=np.float64)
             if (array.ndim != 1 or not array.size
                     or not all(math.isfinite(w) and w >= 0 for w in array)):
-                raise ValueError("class_weights must be a 1-D list of finite, non-negative "
+                raise ConfigError("class_weights must be a 1-D list of finite, non-negative "
                                  f"numbers (one per class), got {class_weights!r}")
             class_weights = [float(w) for w in array]
         self.class_weights = class_weights
@@ -163,7 +164,7 @@ class SegmentationLoss(keras.losses.Loss):
         if weights is not None:
             classes = y_pred.shape[-1]
             if classes is not None and classes != len(weights):
-                raise ValueError(f"{len(weights)} class weights for logits of {classes} "
+                raise ConfigError(f"{len(weights)} class weights for logits of {classes} "
                                  "classes; pass one weight per class")
         if self.mode == "ohem":
             return ohem_cross_entropy(y_true, y_pred, self.ignore_label, self.threshold,

@@ -3,6 +3,7 @@
 import dataclasses
 
 from tf_nas_seg.utils.flag_fields import setting, validate_config
+from tf_nas_seg.errors import ConfigError
 
 DATASETS = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
 PEERS = ("fast_scnn", "bisenetv2")
@@ -135,12 +136,12 @@ class TrainConfig:
     def __post_init__(self):
         validate_config(self)
         if self.scale_min > self.scale_max:
-            raise ValueError(f"scale_min={self.scale_min} exceeds scale_max="
+            raise ConfigError(f"scale_min={self.scale_min} exceeds scale_max="
                              f"{self.scale_max}")
         for a, b in (("crop_height", "crop_width"), ("resize_height", "resize_width"),
                      ("eval_height", "eval_width")):
             if bool(getattr(self, a)) != bool(getattr(self, b)):
-                raise ValueError(f"set both --{a} and --{b}, or neither")
+                raise ConfigError(f"set both --{a} and --{b}, or neither")
 
     def to_json(self):
         return dataclasses.asdict(self)

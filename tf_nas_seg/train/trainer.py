@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.networks.builder import build_network
 from tf_nas_seg.networks.cas_network import count_trainable_params
 from tf_nas_seg.networks.model_macs import count_model_macs
@@ -16,6 +17,7 @@ from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.train import class_weights as class_weighting
 from tf_nas_seg.train.ohem import SegmentationLoss
 from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
+from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint, check_or_write_config,
@@ -23,7 +25,7 @@ from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint, check_o
 from tf_nas_seg.viz.figures import draw_training_curves
 
 
-class TrainError(ValueError):
+class TrainError(UserError):
     """Training cannot start as configured; the message says what to change."""
 
 
@@ -254,9 +256,9 @@ class Trainer:
         resumed = self.state.restore()
         history_path = os.path.join(self.run_dir, "history.json")
         self.history = []
-        if resumed and os.path.exists(history_path):
-            with open(history_path, encoding="utf-8") as f:
-                self.history = json.load(f)
+        if resumed:
+            self.history = read_json(history_path, TrainError,
+                                     "delete it; the checkpoint holds the run") or []
         start = int(self.state.step.numpy())
         self.history = [h for h in self.history if h["step"] <= start]
         logging.info("training %s: %d iterations from %d, batch %d of %s, %d train / %d val "

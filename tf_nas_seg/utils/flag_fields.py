@@ -6,6 +6,7 @@ JSON config written to a run directory can never disagree.
 
 import dataclasses
 import typing
+from tf_nas_seg.errors import ConfigError
 
 from absl import flags
 
@@ -60,8 +61,8 @@ def validate_config(config):
     for field in dataclasses.fields(config):
         meta, value = field.metadata, getattr(config, field.name)
         if meta.get("lower") is not None and value < meta["lower"]:
-            raise ValueError(f"{field.name}={value} is below its lower bound {meta['lower']}")
+            raise ConfigError(f"{field.name}={value} is below its lower bound {meta['lower']}")
         if meta.get("upper") is not None and value > meta["upper"]:
-            raise ValueError(f"{field.name}={value} is above its upper bound {meta['upper']}")
+            raise ConfigError(f"{field.name}={value} is above its upper bound {meta['upper']}")
         if meta.get("choices") and value not in meta["choices"]:
-            raise ValueError(f"{field.name}={value!r} must be one of {list(meta['choices'])}")
+            raise ConfigError(f"{field.name}={value!r} must be one of {list(meta['choices'])}")

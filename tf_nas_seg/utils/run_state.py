@@ -9,7 +9,6 @@
   and returns; the same command then resumes.
 """
 
-import json
 import os
 import signal
 import time
@@ -18,6 +17,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.space.genotype import write_json_atomic
 
 
@@ -40,8 +40,8 @@ def check_or_write_config(run_dir, current, resumable_changes, error_cls, defaul
     os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, "config.json")
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
+        saved = read_json(path, error_cls, "it records the run's settings; restore it, "
+                          "or pass a new --run_dir")
         defaults = defaults or {}
         changed = sorted(
             k for k in set(saved) | set(current)

@@ -20,11 +20,12 @@ Nothing here imports TensorFlow.
 import glob
 import os
 
+from tf_nas_seg.errors import UserError
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.viz import figures
 
 
-class PlotError(ValueError):
+class PlotError(UserError):
     """The path holds nothing bin/plot can draw; the message says what it expected."""
 
 

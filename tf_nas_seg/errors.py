@@ -1,0 +1,17 @@
+"""The one base class of errors a user can fix.
+
+Every error that names a problem in the user's input (a flag out of range, a missing or
+malformed file, a data set with the wrong layout, a table for another device) is a
+`UserError`: the commands print its message and exit with status 2. Anything else is a
+bug in tf_nas_seg and keeps its traceback. `UserError` subclasses `ValueError`, so code
+that caught `ValueError` before still catches it.
+"""
+
+
+class UserError(ValueError):
+    """A problem in the user's input, with a message that names it and the fix."""
+
+
+class ConfigError(UserError):
+    """A setting (flag, config field, layout, op set name) that is out of its range or
+    choices, or inconsistent with another."""
