@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_nas_seg.errors import UserError
+from tf_nas_seg.utils.sizes import parse_hw
 from tf_nas_seg.benchmark.timing import latency_stats, matmul_peak_gflops, time_calls
 from tf_nas_seg.export.artifact_runner import ArtifactError, ArtifactRunner
 
@@ -22,15 +23,8 @@ def parse_resolutions(text):
     """"360x480,720x960" -> [(360, 480), (720, 960)]."""
     sizes = []
     for item in (text if isinstance(text, (list, tuple)) else text.split(",")):
-        item = item.strip().lower()
-        try:
-            h, w = (int(v) for v in item.split("x"))
-        except ValueError:
-            raise BenchmarkError(f"resolution {item!r} is not HEIGHTxWIDTH (e.g. 768x1536)"
-                                 ) from None
-        if h < 8 or w < 8:
-            raise BenchmarkError(f"resolution {item!r}: height and width must be >= 8")
-        sizes.append((h, w))
+        item = item.strip()
+        sizes.append(parse_hw(item, f"resolution {item!r}", BenchmarkError))
     if not sizes:
         raise BenchmarkError("give at least one resolution, e.g. --resolutions=360x480")
     return sizes

@@ -46,13 +46,9 @@ def parse_size(text):
     """"360x480" -> (360, 480); "" -> None."""
     if not text:
         return None
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size={text!r} is not HEIGHTxWIDTH, e.g. 360x480") from None
-    if height < 8 or width < 8:
-        raise ConfigError(f"--size={text!r}: height and width must be >= 8")
-    return height, width
+    from tf_nas_seg.utils.sizes import parse_hw
+
+    return parse_hw(text, f"--size={text!r}")
 
 
 def data_of_run(model_path, data_dir=""):

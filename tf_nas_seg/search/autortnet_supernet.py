@@ -12,17 +12,12 @@ from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
 from tf_nas_seg.space.genotype import Genotype, derive_cell, num_edges
 from tf_nas_seg.space.hyper_cell import HyperCell
 from tf_nas_seg.space.relaxation import RELAXATIONS, ArchitectureRelaxation
+from tf_nas_seg.utils.numeric import softmax
 from tf_nas_seg.errors import ConfigError
 
 CELL_OP_SET = "autortnet_cell"
 AGGREGATION_OP_SET = "aggregation"
 EXIT_GROUP = "beta"
-
-
-def _softmax(values):
-    values = np.asarray(values, dtype=np.float64)
-    probs = np.exp(values - values.max(axis=-1, keepdims=True))
-    return probs / probs.sum(axis=-1, keepdims=True)
 
 
 class AutoRTNetSupernet(BilevelSearchModel):
@@ -108,10 +103,13 @@ class AutoRTNetSupernet(BilevelSearchModel):
                               aggregation_op_set=AGGREGATION_OP_SET)
 
     # Relaxed choices ----------------------------------------------------------------
-    def set_temperature(self, value):
-        """Sets the Gumbel temperature of the op and the exit samples."""
-        self.relax.temperature.assign(float(value))
-        self.exit_relax.temperature.assign(float(value))
+    def relaxations(self):
+        """The op and the exit relaxations (one temperature schedule drives both)."""
+        return [self.relax, self.exit_relax]
+
+    def epoch_metrics(self):
+        """The depth record, then the temperature."""
+        return {**self.depth_record(), **super().epoch_metrics()}
 
     def exit_weights(self, training=None):
         """Per hyper-cell exit weights z, and whether they are one-hot (prunable)."""
@@ -158,7 +156,7 @@ class AutoRTNetSupernet(BilevelSearchModel):
         sums = ops.convert_to_numpy(self.depth_sum)
         count = float(ops.convert_to_numpy(self.depth_count))
         for h, beta in enumerate(self.betas):
-            p = _softmax(ops.convert_to_numpy(beta))
+            p = softmax(ops.convert_to_numpy(beta))
             record[f"depth_{h + 1}"] = int(np.argmax(p)) + 1
             record[f"expected_depth_{h + 1}"] = float(np.sum(p * np.arange(1, len(p) + 1)))
             record[f"sampled_depth_{h + 1}"] = (float(sums[h]) / count if count
@@ -175,19 +173,15 @@ class AutoRTNetSupernet(BilevelSearchModel):
 
     def arch_panels(self):
         """{title: (probabilities [rows, choices], column names, row names)} to draw."""
-        panels = {}
-        for cell_type, (logits, op_set, steps) in self.cell_logits().items():
-            labels = [f"{i}->{j}" for j in range(steps) for i in range(j + 2)]
-            panels[cell_type] = (_softmax(ops.convert_to_numpy(logits)),
-                                 get_op_set(op_set).ops, labels)
+        panels = super().arch_panels()
         panels["aggregation"] = (
-            _softmax(ops.convert_to_numpy(self.alpha_aggregation)),
+            softmax(ops.convert_to_numpy(self.alpha_aggregation)),
             get_op_set(AGGREGATION_OP_SET).ops,
             [f"{s}->{t} s{st}" for s, t, st in self.aggregation.edge_list])
         width = max(self.layout.hyper_cells)
         exits = np.zeros((len(self.betas), width))
         for h, beta in enumerate(self.betas):
-            p = _softmax(ops.convert_to_numpy(beta))
+            p = softmax(ops.convert_to_numpy(beta))
             exits[h, :len(p)] = p
         panels["exits"] = (exits, [f"depth {k + 1}" for k in range(width)],
                            [f"hyper-cell {h + 1}" for h in range(len(self.betas))])
@@ -203,7 +197,7 @@ class AutoRTNetSupernet(BilevelSearchModel):
         """
         cells = {}
         for cell_type, (logits, op_set, steps) in self.cell_logits().items():
-            cells[cell_type] = derive_cell(_softmax(ops.convert_to_numpy(logits)), op_set,
+            cells[cell_type] = derive_cell(softmax(ops.convert_to_numpy(logits)), op_set,
                                            steps, k=k)
         cells["multiscale"] = DEFAULT_MULTISCALE
         return Genotype.create("autortnet", cells, macro=derive_macro(

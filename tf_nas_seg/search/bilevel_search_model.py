@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from tf_nas_seg.errors import ConfigError
+from tf_nas_seg.ops.op_set import get_op_set
+from tf_nas_seg.utils.numeric import softmax
 from tf_nas_seg.search.losses import masked_cross_entropy
 
 
@@ -107,6 +109,44 @@ class BilevelSearchModel(keras.Model):
         if self.cost_model is None:
             return ops.zeros(())
         return self.cost_model(self.arch_probabilities())
+
+    # The contract every supernet keeps (what SearchRunner calls) ------------------
+    def cell_logits(self):
+        """{cell type: (logit variable, op set name, steps)} of the searched DAG cells."""
+        raise NotImplementedError(f"{type(self).__name__} must implement cell_logits")
+
+    def derive(self, k=2):
+        """The genotype of the current logits."""
+        raise NotImplementedError(f"{type(self).__name__} must implement derive")
+
+    def relaxations(self):
+        """The ArchitectureRelaxation layers whose temperature a schedule drives."""
+        return []
+
+    def stochastic_relaxation(self):
+        """Whether any choice is sampled (Gumbel), so a temperature schedule applies."""
+        return any(r.mode != "softmax" for r in self.relaxations())
+
+    def set_temperature(self, value):
+        """Sets the temperature of every relaxation."""
+        for relaxation in self.relaxations():
+            relaxation.temperature.assign(float(value))
+
+    def arch_panels(self):
+        """{title: (probabilities [rows, choices], column names, row names)} to draw."""
+        panels = {}
+        for cell_type, (logits, op_set, steps) in self.cell_logits().items():
+            labels = [f"{i}->{j}" for j in range(steps) for i in range(j + 2)]
+            panels[cell_type] = (softmax(ops.convert_to_numpy(logits)),
+                                 get_op_set(op_set).ops, labels)
+        return panels
+
+    def epoch_metrics(self):
+        """Scalars recorded in history.json at each epoch's end (the temperature)."""
+        relaxations = self.relaxations()
+        if not relaxations:
+            return {}
+        return {"temperature": float(ops.convert_to_numpy(relaxations[0].temperature))}
 
     # Configuration ----------------------------------------------------------------
     def configure_search(self, weight_optimizer, arch_optimizer, cost_model=None,

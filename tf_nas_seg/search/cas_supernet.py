@@ -9,6 +9,7 @@ from tf_nas_seg.ops.op_set import get_op_set
 from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
 from tf_nas_seg.space.genotype import Genotype, derive_cell, num_edges
 from tf_nas_seg.space.relaxation import ArchitectureRelaxation
+from tf_nas_seg.utils.numeric import softmax
 from tf_nas_seg.errors import ConfigError
 
 STAGES = ("backbone", "multiscale")
@@ -96,6 +97,9 @@ class CASSupernet(BilevelSearchModel):
             parts.append(self.ms_cell)
         return {layer.name: layer for layer in parts}
 
+    def relaxations(self):
+        return [self.relax]
+
     def op_weights(self, training=None):
         """{cell type: relaxed op weights} for one forward pass (one sample per type)."""
         if self.stage == "backbone":
@@ -122,17 +126,13 @@ class CASSupernet(BilevelSearchModel):
         In stage "multiscale" the fixed backbone cells are carried over, so the result
         describes the whole network.
         """
-        import numpy as np
-
         cells = {}
         if self.stage == "multiscale":
             cells["normal"] = self.backbone_genotype.cell("normal")
             cells["reduce"] = self.backbone_genotype.cell("reduce")
         for cell_type, (logits, op_set, steps) in self.cell_logits().items():
-            values = np.asarray(keras.ops.convert_to_numpy(logits), dtype=np.float64)
-            probs = np.exp(values - values.max(axis=1, keepdims=True))
-            probs /= probs.sum(axis=1, keepdims=True)
-            cells[cell_type] = derive_cell(probs, op_set, steps, k=k)
+            cells[cell_type] = derive_cell(softmax(keras.ops.convert_to_numpy(logits)),
+                                           op_set, steps, k=k)
         if self.stage == "backbone" and self.backbone_op_set == "darts":
             method = "darts"
         else:

@@ -52,6 +52,9 @@ class DartsSupernet(BilevelSearchModel):
         self.alpha_reduce = self.add_arch_logits("alpha_reduce", (num_edges(steps), n_ops),
                                                  seed + 1)
 
+    def relaxations(self):
+        return [self.relax]
+
     def call(self, images, training=None):
         normal = self.relax(self.alpha_normal, training=training)
         reduce = self.relax(self.alpha_reduce, training=training)

@@ -4,7 +4,6 @@ import json
 import math
 import os
 import platform
-import signal
 import time
 
 import keras
@@ -12,30 +11,16 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tf_nas_seg.errors import UserError
-from tf_nas_seg.networks.autortnet_layout import AutoRTNetLayout, parse_hyper_cells
-from tf_nas_seg.networks.autortnet_network import (autortnet_network_macs,
-                                                   build_autortnet_network)
-from tf_nas_seg.networks.cas_layout import CASLayout
-from tf_nas_seg.networks.cas_network import (build_cas_network, cas_network_macs,
-                                             count_trainable_params)
-from tf_nas_seg.ops.op_set import get_op_set
-from tf_nas_seg.search.autortnet_cost_model import autortnet_cost_model
-from tf_nas_seg.search.autortnet_supernet import EXIT_GROUP, AutoRTNetSupernet
-from tf_nas_seg.search.cas_supernet import CASSupernet
-from tf_nas_seg.search.cost_model import UNITS, cas_cost_model
+from tf_nas_seg.search.cost_model import UNITS
+from tf_nas_seg.search.methods import SearchError, get_method
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
-from tf_nas_seg.utils.run_state import check_or_write_config, configure_tensorflow
-from tf_nas_seg.space.genotype import Genotype, write_json_atomic
+from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint,
+                                       check_or_write_config, configure_tensorflow)
+from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
-from tf_nas_seg.viz.figures import (draw_arch_weights, draw_cell, draw_depths,
-                                    draw_search_progress)
-
-
-class SearchError(UserError):
-    """A search cannot start as configured; the message says what to change."""
+from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
 
 
 class SearchRunner:
@@ -55,8 +40,8 @@ class SearchRunner:
             raise SearchError("--run_dir is required: the directory where the search "
                               "writes its checkpoints, logs and genotype")
         self.config = config
+        self.method = get_method(config.method)
         self.run_dir = os.path.abspath(config.run_dir)
-        self._interrupted = None
 
     # Set-up -----------------------------------------------------------------------
     def _check_or_write_config(self):
@@ -110,35 +95,8 @@ class SearchRunner:
             self.input_hw = tuple(size)
 
     def _build_supernet(self):
-        c = self.config
-        if c.method == "autortnet":
-            self.layout = AutoRTNetLayout(
-                hyper_cells=parse_hyper_cells(c.hyper_cells), channels=c.channels,
-                channel_growth=c.channel_growth, steps=c.steps,
-                agg_channels=c.agg_channels, ms_channels=c.ms_channels)
-            return AutoRTNetSupernet(self.info.num_classes, self.layout,
-                                     relaxation=c.relaxation,
-                                     exit_relaxation=c.exit_relaxation,
-                                     temperature=c.temperature_start, seed=c.seed,
-                                     ignore_label=self.info.ignore_label,
-                                     name="autortnet_supernet")
-        layout = CASLayout(layout=c.layout, channels=c.channels,
-                           stem_channels=c.stem_channels, steps=c.steps,
-                           low_level_cell=c.low_level_cell, ms_channels=c.ms_channels,
-                           ms_steps=c.ms_steps)
-        backbone = None
-        if c.stage == "multiscale":
-            if not c.backbone_genotype:
-                raise SearchError("--stage=multiscale needs --backbone_genotype, the "
-                                  "genotype.json of a finished backbone search")
-            backbone = Genotype.load(c.backbone_genotype)
-            layout = CASLayout(**{**backbone.macro_dict.get("layout", {}),
-                                  "ms_channels": c.ms_channels, "ms_steps": c.ms_steps})
-        self.layout = layout
-        return CASSupernet(self.info.num_classes, layout, stage=c.stage,
-                           backbone_op_set=c.backbone_op_set, backbone_genotype=backbone,
-                           relaxation=c.relaxation, seed=c.seed,
-                           ignore_label=self.info.ignore_label, name="cas_supernet")
+        self.layout = self.method.layout(self.config)
+        return self.method.build_supernet(self.config, self.layout, self.info)
 
     def _build_model(self):
         c = self.config
@@ -148,13 +106,7 @@ class SearchRunner:
         self.target_hw = (c.target_height or h, c.target_width or w)
         cost_model = None
         if c.cost != "none":
-            if c.method == "autortnet":
-                cost_model = autortnet_cost_model(model, c.cost, *self.target_hw,
-                                                  latency_table=c.latency_table)
-            else:
-                cost_model = cas_cost_model(model, c.cost, *self.target_hw,
-                                            mode=c.cost_mode,
-                                            latency_table=c.latency_table)
+            cost_model = self.method.cost_model(model, c, *self.target_hw)
         if c.lr_schedule == "cosine":
             schedule = keras.optimizers.schedules.CosineDecay(
                 c.lr, decay_steps=c.iterations, alpha=c.lr_min / c.lr if c.lr else 0.0)
@@ -176,34 +128,13 @@ class SearchRunner:
 
     def _build_checkpoint(self):
         m = self.model
+        # The search's variables in construction order, then the optimizers' slots: the
+        # same checkpoint layout bin/train writes (utils/run_state.VariableCheckpoint).
         variables = (list(m.variables) + list(m.weight_optimizer.variables)
                      + list(m.arch_optimizer.variables))
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
-        # Keras 3 variables wrap tf.Variables; the checkpoint tracks the wrapped ones by
-        # their position in this (construction-ordered, deterministic) list.
-        state = {f"v{i:05d}": getattr(v, "value", v) for i, v in enumerate(variables)}
-        state["global_step"] = self.global_step
-        state["elapsed_seconds"] = self.elapsed
-        self._shapes = [tuple(v.shape) for v in variables]
-        self.checkpoint = tf.train.Checkpoint(state=state)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(self.run_dir, "checkpoints"), max_to_keep=3)
-
-    def _restore(self):
-        latest = self.manager.latest_checkpoint
-        if latest is None:
-            return False
-        saved = {name: shape for name, shape in tf.train.list_variables(latest)}
-        for i, shape in enumerate(self._shapes):
-            key = f"state/v{i:05d}/.ATTRIBUTES/VARIABLE_VALUE"
-            if tuple(saved.get(key, ())) != shape and key in saved:
-                raise SearchError(f"checkpoint {latest} does not match this supernet "
-                                  f"(variable {i}: {saved[key]} vs {shape}); pass a new "
-                                  "--run_dir")
-        self.checkpoint.restore(latest).assert_consumed()
-        logging.info("resumed from %s at iteration %d", latest, int(self.global_step))
-        return True
+        self.state = VariableCheckpoint(variables, os.path.join(self.run_dir, "checkpoints"),
+                                        max_to_keep=3, error_cls=SearchError)
+        self.global_step = self.state.step
 
     # Data streams -----------------------------------------------------------------
     def _stream(self, source, seed, start_batch, num_batches):
@@ -215,36 +146,15 @@ class SearchRunner:
                             num_batches=num_batches)
 
     # Outputs ----------------------------------------------------------------------
-    def _probabilities(self):
-        if hasattr(self.model, "arch_panels"):
-            return self.model.arch_panels()
-        panels = {}
-        for cell_type, (logits, op_set, steps) in self.model.cell_logits().items():
-            values = keras.ops.convert_to_numpy(logits).astype(np.float64)
-            probs = np.exp(values - values.max(axis=1, keepdims=True))
-            probs /= probs.sum(axis=1, keepdims=True)
-            labels = [f"{i}->{j}" for j in range(steps) for i in range(j + 2)]
-            panels[cell_type] = (probs, get_op_set(op_set).ops, labels)
-        return panels
-
     def _derived_cost(self, genotype):
-        h, w = self.target_hw
-        if self.config.method == "autortnet":
-            net = build_autortnet_network(genotype, self.info.num_classes,
-                                          input_shape=(h, w, 3))
-            return {"params": count_trainable_params(net),
-                    "macs": autortnet_network_macs(genotype, self.info.num_classes, h, w),
-                    "height": h, "width": w}
-        net = build_cas_network(genotype, self.info.num_classes, self.layout,
-                                input_shape=(h, w, 3))
-        return {"params": count_trainable_params(net),
-                "macs": cas_network_macs(net, self.layout, h, w), "height": h, "width": w}
+        return self.method.derived_cost(genotype, self.layout, self.info.num_classes,
+                                        *self.target_hw)
 
     def _write_epoch_outputs(self, epoch, metrics, writer):
         genotype = self.model.derive()
         genotype.save(os.path.join(self.run_dir, "genotypes", f"epoch_{epoch:04d}.json"))
         plots = os.path.join(self.run_dir, "plots")
-        panels = self._probabilities()
+        panels = self.model.arch_panels()
         images = {}
         for cell_type in self.model.cell_logits():
             images[cell_type] = draw_cell(genotype.cell(cell_type),
@@ -257,17 +167,12 @@ class SearchRunner:
             "epoch": epoch, "panels": {k: {"probabilities": np.asarray(p).tolist(),
                                            "ops": list(o), "edges": list(e)}
                                        for k, (p, o, e) in panels.items()}})
-        if hasattr(self.model, "depth_record"):
-            metrics = {**metrics, **self.model.depth_record()}
-        if hasattr(self.model, "relax"):
-            metrics["temperature"] = float(self.model.relax.temperature.numpy())
+        metrics = {**metrics, **self.model.epoch_metrics()}
         self.history = [h for h in self.history if h["epoch"] < epoch] + [
             dict(epoch=epoch, step=int(self.global_step), **metrics)]
         write_json_atomic(os.path.join(self.run_dir, "history.json"), self.history)
-        if hasattr(self.model, "depth_record"):
-            images["depths"] = draw_depths(
-                self.history, os.path.join(plots, "depths.png"),
-                self.layout.hyper_cells, self.config.beta_warmup_epochs)
+        images.update(self.method.epoch_figures(self.history, plots, self.layout,
+                                                self.config))
         images["progress"] = draw_search_progress(
             self.history, os.path.join(plots, "search_progress.png"), self.cost_unit)
         with writer.as_default(step=int(self.global_step)):
@@ -285,12 +190,6 @@ class SearchRunner:
         return genotype
 
     # Main loop --------------------------------------------------------------------
-    def _on_signal(self, signum, frame):
-        del frame
-        self._interrupted = signum
-        logging.warning("signal %d: finishing this iteration, checkpointing and stopping",
-                        signum)
-
     def run(self):
         """Runs (or resumes) the search; returns the summary dict it writes.
 
@@ -304,7 +203,7 @@ class SearchRunner:
         self._load_data()
         self._build_model()
         self._build_checkpoint()
-        resumed = self._restore()
+        resumed = self.state.restore()
         history_path = os.path.join(self.run_dir, "history.json")
         self.history = []
         if resumed:
@@ -331,15 +230,12 @@ class SearchRunner:
         arch_start = max(0, start - c.arch_start_iteration)
         arch_stream = self._stream(self.arch_src, c.seed + 1, arch_start,
                                    max(0, c.iterations - c.arch_start_iteration - arch_start))
-        old_handlers = {s: signal.signal(s, self._on_signal)
-                        for s in (signal.SIGINT, signal.SIGTERM)}
-        run_start, elapsed0 = time.time(), float(self.elapsed.numpy())
         stop_at = c.iterations
         if c.stop_after_iterations:
             stop_at = min(stop_at, start + c.stop_after_iterations)
         step = start
-        try:
-            while step < stop_at and self._interrupted is None:
+        with StopSignals() as signals:
+            while step < stop_at and signals.received is None:
                 epoch = step // per_epoch
                 epoch_end = min((epoch + 1) * per_epoch, c.iterations)
                 for metric in model.metrics:
@@ -352,7 +248,7 @@ class SearchRunner:
                 bar.update(step - epoch * per_epoch)
                 logging.info("epoch %d/%d", epoch + 1, total_epochs)
                 logs, step_times = {}, []
-                while step < min(epoch_end, stop_at) and self._interrupted is None:
+                while step < min(epoch_end, stop_at) and signals.received is None:
                     tick = time.perf_counter()
                     w_batch = next(weights_stream)
                     update_arch = step >= c.arch_start_iteration
@@ -372,7 +268,7 @@ class SearchRunner:
                             tf.summary.scalar("step/learning_rate", float(
                                 model.weight_optimizer.learning_rate))
                     if c.checkpoint_every and step % c.checkpoint_every == 0:
-                        self._save(run_start, elapsed0)
+                        self.state.save(step)
                 if step == epoch_end:
                     metrics = {k: float(v) for k, v in logs.items()}
                     # Wall time of the epoch's first and median iteration (data, step
@@ -380,42 +276,27 @@ class SearchRunner:
                     metrics["first_step_seconds"] = step_times[0]
                     metrics["median_step_seconds"] = float(np.median(step_times))
                     genotype = self._write_epoch_outputs(epoch, metrics, writer)
-                    self._save(run_start, elapsed0)
+                    self.state.save(step)
                     logging.info("epoch %d: %s genotype %s", epoch + 1, metrics,
                                  json.dumps(genotype.to_json()["cells"]))
-        finally:
-            for s, handler in old_handlers.items():
-                signal.signal(s, handler)
         if step < c.iterations:
-            self._save(run_start, elapsed0)
+            self.state.save(step)
             summary = {"status": "interrupted", "iterations_done": step,
                        "iterations": c.iterations,
                        "resume": "rerun the same command to continue"}
             write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
             return summary
-        return self._finish(run_start, elapsed0)
+        return self._finish()
 
     def _start_epoch(self, epoch, total_epochs, fresh):
         """Per-epoch schedules: Gumbel temperature, beta warm-up, depth record."""
         c = self.config
         model = self.model
-        if c.relaxation != "softmax" or getattr(model, "exit_relaxation", "softmax") != (
-                "softmax"):
-            tau = self.temperature(epoch, total_epochs)
-            if hasattr(model, "set_temperature"):
-                model.set_temperature(tau)
-            else:
-                model.relax.temperature.assign(tau)
-        if c.method == "autortnet":
-            model.set_arch_group_trainable(EXIT_GROUP, epoch >= c.beta_warmup_epochs)
-            if fresh:
-                model.reset_depth_record()
+        if model.stochastic_relaxation():
+            model.set_temperature(self.temperature(epoch, total_epochs))
+        self.method.start_epoch(model, c, epoch, fresh)
 
-    def _save(self, run_start, elapsed0):
-        self.elapsed.assign(elapsed0 + time.time() - run_start)
-        self.manager.save(checkpoint_number=int(self.global_step))
-
-    def _finish(self, run_start, elapsed0):
+    def _finish(self):
         genotype = self.model.derive()
         genotype.save(os.path.join(self.run_dir, "genotype.json"))
         last = self.history[-1] if self.history else {}
@@ -425,10 +306,10 @@ class SearchRunner:
         summary = {
             "status": "completed",
             "method": self.config.method,
-            "stage": self.config.stage if self.config.method == "cas" else None,
+            "stage": self.method.stage(self.config),
             "iterations": int(self.global_step),
             "epochs": len(self.history),
-            "wall_time_seconds": round(elapsed0 + time.time() - run_start, 2),
+            "wall_time_seconds": round(self.state.elapsed_seconds(), 2),
             "final": {k: last.get(k) for k in ("weight_loss", "arch_loss", "arch_ce",
                                                "arch_miou")},
             "cost": None if cost_model is None else {
@@ -437,7 +318,7 @@ class SearchRunner:
                 "expected": cost_model.numpy(probs)},
             "derived": self._derived_cost(genotype),
             "genotype": genotype.to_json(),
-            **self._method_summary(genotype),
+            **self.method.summary(self.model, genotype, self.layout),
             "dataset": {"name": self.info.name, "num_classes": self.info.num_classes,
                         "weights_images": len(self.weights_src),
                         "architecture_images": len(self.arch_src),
@@ -450,30 +331,6 @@ class SearchRunner:
         }
         write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
         return summary
-
-    def _method_summary(self, genotype):
-        """AutoRTNet: chosen and expected depths, and the cost predicted for the derived
-        network (for --cost=latency: the table's prediction of all its layers)."""
-        if self.config.method != "autortnet":
-            return {}
-        record = self.model.depth_record()
-        count = len(self.layout.hyper_cells)
-        result = {"depths": genotype.macro_dict["depths"],
-                  "expected_depths": [round(record[f"expected_depth_{h + 1}"], 4)
-                                      for h in range(count)],
-                  "initial_cells": list(self.layout.hyper_cells)}
-        if self.model.cost_model is not None:
-            latency = self.model.cost_model.kind == "latency"
-            result["derived_predicted_cost"] = {
-                "value": self.model.cost_model.cost_of(genotype),
-                "unit": self.model.cost_model.unit, "kind": self.model.cost_model.kind,
-                "covers": ("every layer the derived network runs (the table's "
-                           "calibrated prediction), the aggregation cell's ops included"
-                           if latency else
-                           "stem, kept cells, aggregation input projections, multi-scale "
-                           "module, head (not the aggregation cell's searched edges)")}
-        return result
-
 
 def run_search(config):
     """Runs or resumes the search `config` describes; returns its summary dict."""
