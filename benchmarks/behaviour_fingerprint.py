@@ -40,13 +40,13 @@ from tf_nas_seg.networks.autortnet_network import autortnet_network_macs  # noqa
 from tf_nas_seg.networks.builder import build_network  # noqa: E402
 from tf_nas_seg.networks.cas_layout import CASLayout  # noqa: E402
 from tf_nas_seg.networks.cas_network import cas_network_macs, count_trainable_params  # noqa: E402,E501
-from tf_nas_seg.profiling.autortnet_profile import autortnet_space  # noqa: E402
-from tf_nas_seg.profiling.space_profile import get_profile  # noqa: E402
+from tf_nas_seg.latency.autortnet_profile import autortnet_space  # noqa: E402
+from tf_nas_seg.latency.profiles import get_profile  # noqa: E402
 from tf_nas_seg.search.autortnet_cost_model import autortnet_cost_model  # noqa: E402
 from tf_nas_seg.search.autortnet_supernet import AutoRTNetSupernet  # noqa: E402
 from tf_nas_seg.search.cas_supernet import CASSupernet  # noqa: E402
 from tf_nas_seg.search.cost_model import cas_cost_model  # noqa: E402
-from tf_nas_seg.search.latency_table import LatencyTable  # noqa: E402
+from tf_nas_seg.latency.table import LatencyTable  # noqa: E402
 
 CLASSES = 11
 SMALL_CAS = CASLayout(layout="NRNRN", channels=8, stem_channels=12, steps=2,

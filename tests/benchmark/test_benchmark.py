@@ -72,10 +72,10 @@ def test_model_labels_tell_models_with_the_same_file_name_apart():
 def test_table_prediction_is_the_whole_network_or_says_why_not(tmp_path):
     import numpy as np
 
-    from tests.profiling.conftest import TINY_LAYOUT, tiny_space
+    from tests.latency.conftest import TINY_LAYOUT, tiny_space
     from tf_nas_seg.benchmark.latency_prediction import predict_latency_ms
-    from tf_nas_seg.profiling.space_profile import get_profile
-    from tf_nas_seg.search.latency_table import LatencyTable
+    from tf_nas_seg.latency.profiles import get_profile
+    from tf_nas_seg.latency.table import LatencyTable
 
     space = tiny_space()
     profile = get_profile("cas")

@@ -11,7 +11,7 @@ from tf_nas_seg.networks.cas_network import build_cas_network, cas_network_macs
 from tf_nas_seg.networks.plan import (StemPlan, autortnet_genotype_plan, autortnet_plan,
                                       cas_genotype_plan, cas_plan, plan_macs)
 from tf_nas_seg.networks.model_macs import count_model_macs
-from tf_nas_seg.profiling.plan_entries import plan_sections, stem_entries
+from tf_nas_seg.latency.plan_entries import plan_sections, stem_entries
 from tf_nas_seg.search.autortnet_supernet import AutoRTNetSupernet
 from tf_nas_seg.search.cas_supernet import CASSupernet
 

@@ -13,7 +13,7 @@ from tf_nas_seg.networks.cas_network import (build_cas_network, cas_network_macs
 from tf_nas_seg.ops.op_set import get_op_set
 from tf_nas_seg.search.cas_supernet import CASSupernet
 from tf_nas_seg.search.cost_model import cas_cost_model
-from tf_nas_seg.search.latency_table import LatencyTable, LatencyTableError, op_key
+from tf_nas_seg.latency.table import LatencyTable, LatencyTableError, op_key
 from tf_nas_seg.space.genotype import CellGenotype, Edge, Genotype
 
 TINY = CASLayout(layout="NR", channels=4, stem_channels=8, steps=2)

@@ -1,6 +1,6 @@
 """What a latency lookup table predicts for a derived network (beside the measured time)."""
 
-from tf_nas_seg.profiling.space_profile import get_profile
+from tf_nas_seg.latency.profiles import get_profile
 from tf_nas_seg.space.genotype import Genotype, GenotypeError
 
 

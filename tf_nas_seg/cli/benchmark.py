@@ -53,7 +53,7 @@ def main(argv):
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     from tf_nas_seg.benchmark import (markdown_table, parse_resolutions,
                                       run_benchmark)
-    from tf_nas_seg.search.latency_table import LatencyTable
+    from tf_nas_seg.latency.table import LatencyTable
     from tf_nas_seg.space.genotype import write_json_atomic
 
     models = ([FLAGS.model] if FLAGS.model else []) + list(FLAGS.compare)

@@ -26,8 +26,8 @@ import time
 
 from absl import app, logging
 
-from tf_nas_seg.profiling.latency_config import LatencyConfig
-from tf_nas_seg.profiling.search_space import space_from_configs
+from tf_nas_seg.latency.config import LatencyConfig
+from tf_nas_seg.search.latency_space import space_from_configs
 from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 from tf_nas_seg.errors import ConfigError, UserError
@@ -60,7 +60,7 @@ def check_flags(search, latency):
 
 
 def _timers(latency, device):
-    from tf_nas_seg.profiling.compiled_timer import CompiledTimer
+    from tf_nas_seg.latency.timer import CompiledTimer
 
     layer = CompiledTimer(device, warmup=latency.warmup, min_repeats=latency.min_repeats,
                           max_repeats=latency.max_repeats, min_seconds=latency.min_seconds)
@@ -76,11 +76,11 @@ def run(search, latency):
     check_flags(search, latency)
     import tensorflow as tf
 
-    from tf_nas_seg.profiling.compiled_timer import configure_threads, resolve_device
-    from tf_nas_seg.profiling.errors import TimingError
-    from tf_nas_seg.profiling.table_builder import build_networks, build_table, open_table
-    from tf_nas_seg.profiling.table_validation import calibrate_table, validate_table
-    from tf_nas_seg.search.latency_table import LatencyTable
+    from tf_nas_seg.latency.timer import configure_threads, resolve_device
+    from tf_nas_seg.latency.errors import TimingError
+    from tf_nas_seg.latency.builder import build_networks, build_table, open_table
+    from tf_nas_seg.latency.validation import calibrate_table, validate_table
+    from tf_nas_seg.latency.table import LatencyTable
 
     start = time.perf_counter()
     if latency.mode in ("validate", "calibrate"):
@@ -115,7 +115,7 @@ def run(search, latency):
         return {"report": latency.out, "plot": report["plot"], **report["summary"],
                 "wall_seconds": report["wall_seconds"]}
     space = space_from_configs(search, latency)
-    from tf_nas_seg.profiling.space_profile import get_profile
+    from tf_nas_seg.latency.profiles import get_profile
 
     get_profile(space["method"]).check_space(space)
     intra, inter = configure_threads(search.threads, latency.inter_op_threads)
@@ -165,7 +165,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
                              "(see --helpfull)")
     logging.set_verbosity(logging.WARNING)
-    from tf_nas_seg.profiling.errors import TimingError
+    from tf_nas_seg.latency.errors import TimingError
 
     try:
         search = config_from_flags(SearchConfig)

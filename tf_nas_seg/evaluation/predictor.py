@@ -31,7 +31,7 @@ class Predictor:
             raise PredictorError(f"model {self.path} does not exist; pass the model.keras "
                                  "that bin/train wrote or a SavedModel directory")
         if os.path.isdir(self.path):
-            self._load_saved_model(_latest_version(self.path))
+            self._load_saved_model(latest_version(self.path))
         elif self.path.endswith(".keras"):
             self._load_keras()
         else:
@@ -140,7 +140,7 @@ class Predictor:
         return total / float(len(scales) * (2 if flip else 1))
 
 
-def _latest_version(directory):
+def latest_version(directory):
     """`directory` itself, or its highest numbered version (TF Serving layout)."""
     if os.path.exists(os.path.join(directory, "saved_model.pb")):
         return directory

@@ -102,9 +102,9 @@ class ArtifactRunner:
 
     def _load_saved_model(self, num_classes, width_multiplier):
         del num_classes, width_multiplier
-        from tf_nas_seg.evaluation.predictor import _latest_version
+        from tf_nas_seg.evaluation.predictor import latest_version
 
-        directory = _latest_version(self.path)
+        directory = latest_version(self.path)
         if not os.path.exists(os.path.join(directory, "saved_model.pb")):
             raise ArtifactError(f"{self.path} holds no saved_model.pb")
         with tf.device(self.device):

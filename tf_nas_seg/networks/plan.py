@@ -9,7 +9,7 @@ network's topology:
 - the Keras builders (`build_cas_network`, `build_autortnet_network`) and the supernets
   create their layers from it (`build_layers`) and wire them by its state indices;
 - MACs (`plan_macs`) and the cost models walk its shapes;
-- the latency profiles list their table entries from it (`tf_nas_seg.profiling`).
+- the latency profiles list their table entries from it (`tf_nas_seg.latency`).
 
 Changing the stem's strides, a layout or the two-input rule here changes all of them
 together. A plan is created by `cas_plan` or `autortnet_plan` (or `genotype_plan`), from

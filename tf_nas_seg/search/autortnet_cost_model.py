@@ -8,7 +8,7 @@ from keras import ops
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.factorized_reduce import FactorizedReduce
 from tf_nas_seg.search.cost_model import COST_KINDS, UNITS
-from tf_nas_seg.search.latency_table import LatencyTable
+from tf_nas_seg.latency.table import LatencyTable
 from tf_nas_seg.errors import ConfigError
 
 
@@ -28,7 +28,7 @@ class AutoRTNetCostModel:
     projections, the multi-scale cell and the head are the constant `fixed`.
 
     With kind "latency" every term is read from the table through the keys of the
-    AutoRTNet latency profile (`tf_nas_seg.profiling.autortnet_profile`, the walker the
+    AutoRTNet latency profile (`tf_nas_seg.latency.autortnet_profile`, the walker the
     table builder measures, dilation included): per-edge op latencies in the matrices,
     each cell's preprocessing, node sums and concatenation in its input cost (paid when
     the cell is kept), and in `fixed` the stem, the aggregation cell's projections, node
@@ -249,7 +249,7 @@ def _latency_cost_model(supernet, table, height, width):
     LatencyTableError naming it and the bin/latency_table command.
     """
     from tf_nas_seg.ops.op_set import get_op_set
-    from tf_nas_seg.profiling.plan_entries import AGGREGATION_TYPE, plan_sections
+    from tf_nas_seg.latency.plan_entries import AGGREGATION_TYPE, plan_sections
 
     layout = supernet.layout
     cell_op_set = supernet.cell_logits()["reduce_1"][1]

@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
-from tf_nas_seg.search.latency_table import LatencyTable, network_key
+from tf_nas_seg.latency.table import LatencyTable, network_key
 from tf_nas_seg.space.mixed_op import MixedOp
 from tf_nas_seg.errors import ConfigError
 
@@ -68,9 +68,9 @@ def _latency_matrices(supernet, table, height, width, matrices):
     cells plus its fixed layers (stem, preprocessing, node sums, concatenations, resizes,
     classifier) and the cost of running one compiled network, mapped through the table's
     calibration (offset + scale * sum, see `LatencyTable.calibration`). Every key comes
-    from the same walker the table builder measures (`tf_nas_seg.profiling.cas_profile`).
+    from the same walker the table builder measures (`tf_nas_seg.latency.cas_profile`).
     """
-    from tf_nas_seg.profiling.plan_entries import plan_entries
+    from tf_nas_seg.latency.plan_entries import plan_entries
 
     entries = plan_entries(supernet.network_plan(height, width))
     fixed = table.network_overhead_ms
@@ -157,7 +157,7 @@ def _cas_differences(matrices, logits, supernet, table, height, width):
 
     Latency: c'_o is a measured whole network (`bin/latency_table --mode=network`).
     """
-    from tf_nas_seg.profiling.cas_profile import layout_signature
+    from tf_nas_seg.latency.cas_profile import layout_signature
 
     by_set = {}
     for cell_type, (_, op_set, _) in supernet.cell_logits().items():

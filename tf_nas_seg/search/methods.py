@@ -238,7 +238,7 @@ class AutoRTNetMethod(SearchMethod):
         return result
 
     def latency_space(self, search, latency, num_classes):
-        from tf_nas_seg.profiling.autortnet_profile import autortnet_space
+        from tf_nas_seg.latency.autortnet_profile import autortnet_space
 
         return autortnet_space(self.layout(search), num_classes, search.target_height,
                                search.target_width)

@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 
 from tf_nas_seg.errors import UserError
-from tf_nas_seg.profiling.space_profile import get_profile
+from tf_nas_seg.latency.profiles import get_profile
 from tf_nas_seg.space.genotype import Genotype
 
 
@@ -59,7 +59,7 @@ def sample_random_archs(space, count, seed, table=None, band=None, max_draws=200
 
     Args:
         space: The search-space dict a latency table records (`table.meta["space"]`,
-            or `profiling.search_space.space_from_configs`), with the multi-scale cell
+            or `search.latency_space.space_from_configs`), with the multi-scale cell
             removed for a CAS backbone search (`without_multiscale`).
         count: Architectures wanted.
         seed: Seed of the draws; the same seed gives the same architectures.

@@ -323,13 +323,13 @@ class SweepRunner:
 
         search = self.search_config(method)
         if self.config.cost == "latency":
-            from tf_nas_seg.search.latency_table import LatencyTable
+            from tf_nas_seg.latency.table import LatencyTable
 
             table = LatencyTable.load(self.table_path(method))
             space = dict(table.meta["space"])
         else:
-            from tf_nas_seg.profiling.latency_config import LatencyConfig
-            from tf_nas_seg.profiling.search_space import space_from_configs
+            from tf_nas_seg.latency.config import LatencyConfig
+            from tf_nas_seg.search.latency_space import space_from_configs
 
             table, space = None, space_from_configs(search, LatencyConfig(multiscale=False))
         if method == "cas" and search.stage == "backbone":

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from tf_nas_seg.ops.op_set import get_op_set
-from tf_nas_seg.profiling.space_profile import get_profile
+from tf_nas_seg.latency.profiles import get_profile
 from tf_nas_seg.search.cas_supernet import CASSupernet
 from tf_nas_seg.search.cost_model import cas_cost_model, expected_hypercell_latency
-from tf_nas_seg.search.latency_table import LatencyTable, network_key
+from tf_nas_seg.latency.table import LatencyTable, network_key
 from tf_nas_seg.space.genotype import CellGenotype, Edge, Genotype
 
-from tests.profiling.conftest import TINY_LAYOUT, synthetic_table, tiny_space
+from tests.latency.conftest import TINY_LAYOUT, synthetic_table, tiny_space
 
 OPS = get_op_set("cas_backbone").ops
 MS_OPS = get_op_set("cas_multiscale").ops
@@ -100,7 +100,7 @@ def test_multiscale_stage_reads_fixed_backbone_and_projections(tiny_table):
 
 def test_cas_mode_reads_whole_network_differences(tiny_table, backbone_supernet):
     """c_o = c'_o - c'_id from the whole-network entries, the same on every edge."""
-    from tf_nas_seg.profiling.cas_profile import layout_signature
+    from tf_nas_seg.latency.cas_profile import layout_signature
 
     table = LatencyTable(dict(tiny_table.entries), dict(tiny_table.meta))
     signature = layout_signature(TINY_LAYOUT, 3)
@@ -132,7 +132,7 @@ def test_hypercell_expectation_equals_brute_force_over_sampled_depths():
 
 
 def test_calibrated_table_scales_the_expectation(tiny_table, backbone_supernet):
-    from tf_nas_seg.search.latency_table import LatencyTable
+    from tf_nas_seg.latency.table import LatencyTable
 
     calibrated = LatencyTable(tiny_table.entries, {**tiny_table.meta, "calibration": {
         "scale": 1.25, "offset_ms": 3.0}})

@@ -6,9 +6,9 @@ from tf_nas_seg.networks.cas_layout import CASLayout
 from tf_nas_seg.networks.cas_network import build_cas_network
 from tf_nas_seg.networks.plan import cas_plan
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
-from tf_nas_seg.profiling.plan_entries import KEEP_EDGES, plan_entries
-from tf_nas_seg.profiling.space_profile import SpaceProfile, register_profile
-from tf_nas_seg.search.latency_table import network_key
+from tf_nas_seg.latency.plan_entries import KEEP_EDGES, plan_entries
+from tf_nas_seg.latency.profiles import SpaceProfile, register_profile
+from tf_nas_seg.latency.table import network_key
 from tf_nas_seg.space.genotype import CellGenotype, Edge, Genotype
 from tf_nas_seg.errors import ConfigError
 

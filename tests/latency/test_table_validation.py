@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from tf_nas_seg.profiling.table_validation import (rank, sample_architectures, spearman,
+from tf_nas_seg.latency.validation import (rank, sample_architectures, spearman,
                                                    summarize, validate_table)
 
-from tests.profiling.conftest import fast_timer, synthetic_table
+from tests.latency.conftest import fast_timer, synthetic_table
 
 
 def test_spearman_averages_tied_ranks():
@@ -70,8 +70,8 @@ def _synthetic(tiny_table, path=None):
 
 def test_calibration_fits_a_linear_map_and_predictions_use_it(tiny_table, tmp_path,
                                                               monkeypatch):
-    import tf_nas_seg.profiling.table_validation as validation
-    from tf_nas_seg.search.latency_table import LatencyTable
+    import tf_nas_seg.latency.validation as validation
+    from tf_nas_seg.latency.table import LatencyTable
 
     table = _synthetic(tiny_table, str(tmp_path / "t.json"))
     profile = validation.get_profile("cas")
@@ -132,7 +132,7 @@ def test_interrupted_validation_resumes_at_the_next_round(tiny_table, tmp_path):
 
 def test_session_calibration_is_fitted_on_disjoint_networks_timed_alongside(
         tiny_table, tmp_path, monkeypatch):
-    import tf_nas_seg.profiling.table_validation as validation
+    import tf_nas_seg.latency.validation as validation
 
     out = str(tmp_path / "report.json")
     table = _synthetic(tiny_table)

@@ -2,7 +2,7 @@
 
 The entries of an AutoRTNet network come from its `NetworkPlan` (`autortnet_plan`, the
 plan `build_autortnet_network` and the supernet are built from) through the one walker
-of `tf_nas_seg.profiling.plan_entries`: the stem convs, per kept cell its preprocessing
+of `tf_nas_seg.latency.plan_entries`: the stem convs, per kept cell its preprocessing
 (factorized reduce when input 0 has twice the size: the two-input rule), ops, node sums
 and concatenation, the aggregation cell, the fixed multi-scale module and the head.
 
@@ -18,9 +18,9 @@ from tf_nas_seg.networks.plan import (AUTORTNET_AGGREGATION_OP_SET, AUTORTNET_CE
                                       autortnet_cell_type, autortnet_genotype_plan,
                                       autortnet_plan)
 from tf_nas_seg.ops.op_set import get_op_set
-from tf_nas_seg.profiling.cas_profile import derivable_ops, sample_cell
-from tf_nas_seg.profiling.plan_entries import AGGREGATION_TYPE, plan_entries, plan_sections
-from tf_nas_seg.profiling.space_profile import SpaceProfile, register_profile
+from tf_nas_seg.latency.cas_profile import derivable_ops, sample_cell
+from tf_nas_seg.latency.plan_entries import AGGREGATION_TYPE, plan_entries, plan_sections
+from tf_nas_seg.latency.profiles import SpaceProfile, register_profile
 from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS
 from tf_nas_seg.space.genotype import Genotype
 from tf_nas_seg.errors import ConfigError

@@ -8,7 +8,7 @@ import time
 import keras
 import tensorflow as tf
 
-from tf_nas_seg.profiling.errors import TimingError  # noqa: F401 (re-exported)
+from tf_nas_seg.latency.errors import TimingError  # noqa: F401 (re-exported)
 
 
 def configure_threads(intra_op, inter_op):

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
-from tf_nas_seg.profiling.compiled_timer import time_stats
-from tf_nas_seg.profiling.space_profile import get_profile
+from tf_nas_seg.latency.timer import time_stats
+from tf_nas_seg.latency.profiles import get_profile
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.errors import ConfigError
 

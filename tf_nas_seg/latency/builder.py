@@ -4,9 +4,9 @@ import os
 import sys
 import time
 
-from tf_nas_seg.profiling.layer_entry import dedupe
-from tf_nas_seg.profiling.space_profile import get_profile
-from tf_nas_seg.search.latency_table import LatencyTable, LatencyTableError
+from tf_nas_seg.latency.layer_entry import dedupe
+from tf_nas_seg.latency.profiles import get_profile
+from tf_nas_seg.latency.table import LatencyTable, LatencyTableError
 
 # Layers measured together (interleaved) and then saved: what an interruption can lose.
 CHUNK = 24

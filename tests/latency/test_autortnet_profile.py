@@ -13,13 +13,13 @@ import pytest
 from tf_nas_seg.networks.autortnet_layout import AutoRTNetLayout
 from tf_nas_seg.networks.autortnet_network import autortnet_network_macs
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
-from tf_nas_seg.profiling import autortnet_profile
-from tf_nas_seg.profiling.autortnet_profile import autortnet_space
-from tf_nas_seg.profiling.layer_entry import dedupe
-from tf_nas_seg.profiling.space_profile import get_profile
+from tf_nas_seg.latency import autortnet_profile
+from tf_nas_seg.latency.autortnet_profile import autortnet_space
+from tf_nas_seg.latency.layer_entry import dedupe
+from tf_nas_seg.latency.profiles import get_profile
 from tf_nas_seg.search import autortnet_supernet
 from tf_nas_seg.search.autortnet_cost_model import autortnet_cost_model
-from tf_nas_seg.search.latency_table import LatencyTable, LatencyTableError
+from tf_nas_seg.latency.table import LatencyTable, LatencyTableError
 from tf_nas_seg.space.genotype import Genotype
 
 from tests.networks.genotypes import covering_autortnet_genotype

@@ -1,7 +1,7 @@
 """Latency lookup tables: keys, the versioned JSON file, and its one strict reader.
 
 The search never measures: it only reads. `bin/latency_table --mode=build` writes a table
-(see `tf_nas_seg.profiling`), the search reads it through `LatencyTable.load`, and a key
+(see `tf_nas_seg.latency`), the search reads it through `LatencyTable.load`, and a key
 the search needs but the table lacks is an error naming the key and the command.
 
 Keys (one format for every kind of entry, so a miss always reads the same way):

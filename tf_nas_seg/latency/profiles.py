@@ -69,8 +69,8 @@ def register_profile(profile):
 def get_profile(method):
     """The registered profile of `method`; ValueError naming the registered ones."""
     # Importing a profile registers it.
-    import tf_nas_seg.profiling.autortnet_profile  # noqa: F401
-    import tf_nas_seg.profiling.cas_profile  # noqa: F401
+    import tf_nas_seg.latency.autortnet_profile  # noqa: F401
+    import tf_nas_seg.latency.cas_profile  # noqa: F401
 
     if method not in PROFILES:
         raise ConfigError(f"no latency profile for method {method!r}; registered: "

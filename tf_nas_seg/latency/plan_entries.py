@@ -27,8 +27,8 @@ from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.factorized_reduce import FactorizedReduce
 from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.ops.resize_like import resize_to
-from tf_nas_seg.profiling.layer_entry import EdgeRef, LayerEntry, inference_call
-from tf_nas_seg.search.latency_table import fixed_key, op_key
+from tf_nas_seg.latency.layer_entry import EdgeRef, LayerEntry, inference_call
+from tf_nas_seg.latency.table import fixed_key, op_key
 
 # Derived cells keep k = 2 incoming edges per node (SPEC section 1): the node sums a
 # supernet's derived networks contain.

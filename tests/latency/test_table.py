@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tf_nas_seg.search.latency_table import (TABLE_SCHEMA_VERSION, LatencyTable,
+from tf_nas_seg.latency.table import (TABLE_SCHEMA_VERSION, LatencyTable,
                                              LatencyTableError, fixed_key, network_key,
                                              op_dilation, op_key)
 

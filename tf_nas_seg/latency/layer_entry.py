@@ -26,7 +26,7 @@ class LayerEntry:
     """A layer the table measures, or that a network's prediction sums.
 
     Attributes:
-        key: Table key (`tf_nas_seg.search.latency_table.op_key` / `fixed_key`).
+        key: Table key (`tf_nas_seg.latency.table.op_key` / `fixed_key`).
         factory: Zero-argument callable returning a fresh callable `f(*inputs)` (a Keras
             layer or a function of `keras.ops`); it is built on symbolic inputs, then
             compiled as a `tf.function` and timed in inference mode.

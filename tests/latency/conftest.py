@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 from tf_nas_seg.networks.cas_layout import CASLayout
-from tf_nas_seg.profiling.compiled_timer import CompiledTimer, resolve_device
-from tf_nas_seg.profiling.table_builder import build_table, open_table
+from tf_nas_seg.latency.timer import CompiledTimer, resolve_device
+from tf_nas_seg.latency.builder import build_table, open_table
 
 TINY_LAYOUT = CASLayout(layout="NR", channels=4, stem_channels=8, steps=2,
                         low_level_cell=0, ms_channels=8, ms_steps=2)
@@ -48,7 +48,7 @@ def synthetic_table(table, path=None):
     Tests that reason about values use it: a tiny table measured on a busy machine can
     come out all zeros (every layer faster than the measured call overhead).
     """
-    from tf_nas_seg.search.latency_table import LatencyTable
+    from tf_nas_seg.latency.table import LatencyTable
 
     entries = {k: 0.5 + 0.25 * (sum(map(ord, k)) % 17) for k in table.entries}
     return LatencyTable(entries, {**table.meta, "call_overhead_ms": 0.1},

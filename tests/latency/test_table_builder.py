@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from tf_nas_seg.profiling.layer_entry import dedupe
-from tf_nas_seg.profiling.space_profile import get_profile
-from tf_nas_seg.profiling.compiled_timer import CompiledTimer
-from tf_nas_seg.profiling.table_builder import build_table, open_table, repeated_layer
-from tf_nas_seg.search.latency_table import LatencyTable, LatencyTableError
+from tf_nas_seg.latency.layer_entry import dedupe
+from tf_nas_seg.latency.profiles import get_profile
+from tf_nas_seg.latency.timer import CompiledTimer
+from tf_nas_seg.latency.builder import build_table, open_table, repeated_layer
+from tf_nas_seg.latency.table import LatencyTable, LatencyTableError
 
-from tests.profiling.conftest import fast_timer, tiny_settings, tiny_space
+from tests.latency.conftest import fast_timer, tiny_settings, tiny_space
 
 
 def test_build_measures_every_key_and_records_the_settings(tiny_table):
@@ -81,7 +81,7 @@ class Interrupt(Exception):
 
 
 def test_an_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
-    import tf_nas_seg.profiling.table_builder as builder
+    import tf_nas_seg.latency.builder as builder
 
     monkeypatch.setattr(builder, "CHUNK", 8)
     space = tiny_space(multiscale=False)
