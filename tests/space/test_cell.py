@@ -74,23 +74,18 @@ def test_multi_scale_cell_upsamples_high_level_input():
 
 
 def test_fixed_multi_scale_cell_through_layer_test(tmp_path):
+    """Both inputs: the low-level map and a high-level map of half its size."""
     genotype = derive_cell(np.random.default_rng(4).random((27, 10)), "cas_multiscale", 6)
+    run_layer_test(lambda: MultiScaleCell(channels=4, genotype=genotype),
+                   [(12, 12, 6), (6, 6, 10)], (12, 12, 24), tmp_path)
 
-    class Wrapper(keras.layers.Layer):
-        """Feeds one tensor as both inputs so the single-input helper applies."""
 
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.cell = MultiScaleCell(channels=4, genotype=genotype)
-
-        def build(self, input_shape):
-            self.cell.build(input_shape, (input_shape[0], None, None, input_shape[3]))
-
-        def call(self, x):
-            return self.cell(x, x[:, ::2, ::2, :])
-
-        def compute_output_shape(self, input_shape):
-            return input_shape[:3] + (24,)
-
-    keras.saving.register_keras_serializable(package="tests")(Wrapper)
-    run_layer_test(Wrapper, (12, 12, 6), (12, 12, 24), tmp_path)
+@pytest.mark.parametrize("reduction,reduction_prev", [(False, False), (True, False),
+                                                      (False, True)])
+def test_fixed_cell_through_layer_test(tmp_path, reduction, reduction_prev):
+    genotype = derive_cell(np.random.default_rng(5).random((9, 12)), "cas_backbone", 3)
+    s0 = (16, 16, 6) if reduction_prev else (8, 8, 6)
+    out = (4, 4, 12) if reduction else (8, 8, 12)
+    run_layer_test(lambda: Cell("cas_backbone", 3, 4, reduction, reduction_prev,
+                                genotype=genotype),
+                   [s0, (8, 8, 5)], out, tmp_path)
