@@ -72,7 +72,7 @@ def test_model_labels_tell_models_with_the_same_file_name_apart():
 def test_table_prediction_is_the_whole_network_or_says_why_not(tmp_path):
     import numpy as np
 
-    from tests.latency.conftest import TINY_LAYOUT, tiny_space
+    from tests.latency.helpers import TINY_LAYOUT, tiny_space
     from tf_nas_seg.benchmark.latency_prediction import predict_latency_ms
     from tf_nas_seg.latency.profiles import get_profile
     from tf_nas_seg.latency.table import LatencyTable

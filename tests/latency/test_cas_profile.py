@@ -10,7 +10,7 @@ from tf_nas_seg.ops.op_set import NONE_OPS, get_op_set
 from tf_nas_seg.latency.layer_entry import dedupe
 from tf_nas_seg.latency.profiles import get_profile
 
-from tests.latency.conftest import TINY_LAYOUT, tiny_space
+from tests.latency.helpers import TINY_LAYOUT, tiny_space
 
 FIXED_LAYERS = ("standardize", "conv_3x3", "factorized_reduce", "add2", "concat2",
                 "classifier_1x1", "resize_to_32x48", "resize_to_8x12")

@@ -14,7 +14,7 @@ from tf_nas_seg.search.cost_model import cas_cost_model, expected_hypercell_late
 from tf_nas_seg.latency.table import LatencyTable, network_key
 from tf_nas_seg.space.genotype import CellGenotype, Edge, Genotype
 
-from tests.latency.conftest import TINY_LAYOUT, synthetic_table, tiny_space
+from tests.latency.helpers import TINY_LAYOUT, synthetic_table, tiny_space
 
 OPS = get_op_set("cas_backbone").ops
 MS_OPS = get_op_set("cas_multiscale").ops

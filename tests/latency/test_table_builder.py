@@ -10,7 +10,7 @@ from tf_nas_seg.latency.timer import CompiledTimer
 from tf_nas_seg.latency.builder import build_table, open_table, repeated_layer
 from tf_nas_seg.latency.table import LatencyTable, LatencyTableError
 
-from tests.latency.conftest import fast_timer, tiny_settings, tiny_space
+from tests.latency.helpers import fast_timer, tiny_settings, tiny_space
 
 
 def test_build_measures_every_key_and_records_the_settings(tiny_table):

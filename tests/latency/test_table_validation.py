@@ -9,7 +9,7 @@ import pytest
 from tf_nas_seg.latency.validation import (rank, sample_architectures, spearman,
                                                    summarize, validate_table)
 
-from tests.latency.conftest import fast_timer, synthetic_table
+from tests.latency.helpers import fast_timer, synthetic_table
 
 
 def test_spearman_averages_tied_ranks():
