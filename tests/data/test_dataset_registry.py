@@ -43,3 +43,13 @@ def test_import_has_no_side_effects():
             "assert 'tensorflow_datasets' not in sys.modules; "
             "assert set(os.listdir('.')) == before")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_light_dataset_list_matches_the_registry():
+    """tf_nas_seg.datasets (read by configs before TensorFlow loads) agrees with data."""
+    from tf_nas_seg import datasets
+    from tf_nas_seg.data import DATASET_NAMES
+
+    assert datasets.DATASET_NAMES == DATASET_NAMES
+    for name, classes in datasets.DATASET_CLASSES.items():
+        assert get_info(name).num_classes == classes

@@ -12,6 +12,7 @@ import sys
 
 from absl import app, flags, logging
 
+from tf_nas_seg.datasets import DATASET_NAMES
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.space.genotype import write_json_atomic
 
@@ -19,8 +20,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The model to score: a .keras file written by bin/train, "
                     "or a SavedModel directory (saved_models/NAME/VERSION, or NAME for the "
                     "highest version) written by bin/export.")
-flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "camvid", "cityscapes",
-                                           "cityscapes_tfds"], "Data set to score on.")
+flags.DEFINE_enum("dataset", "synthetic", list(DATASET_NAMES), "Data set to score on.")
 flags.DEFINE_string("data_dir", "", "Root directory of the data set (not for 'synthetic'); "
                     "for 'cityscapes_tfds', where tensorflow-datasets keeps its prepared "
                     "copy (empty: its default).")

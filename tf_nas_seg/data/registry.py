@@ -9,7 +9,7 @@ from tf_nas_seg.data.errors import DatasetError
 from tf_nas_seg.data.segmentation_source import DEFAULT_CACHE_BYTES, SegmentationSource
 from tf_nas_seg.data.synthetic import make_street_scenes
 
-DATASET_NAMES = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
+from tf_nas_seg.datasets import DATASET_NAMES
 
 _ROOT_HELP = {
     "camvid": "the SegNet CamVid folder holding train.txt and val.txt",

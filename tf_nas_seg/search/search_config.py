@@ -5,7 +5,7 @@ import dataclasses
 from tf_nas_seg.utils.flag_fields import setting, validate_config
 from tf_nas_seg.errors import ConfigError
 
-DATASETS = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
+from tf_nas_seg.datasets import DATASET_NAMES as DATASETS
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",

@@ -5,7 +5,7 @@ import dataclasses
 from tf_nas_seg.utils.flag_fields import setting, validate_config
 from tf_nas_seg.errors import ConfigError
 
-DATASETS = ("synthetic", "camvid", "cityscapes", "cityscapes_tfds")
+from tf_nas_seg.datasets import DATASET_NAMES as DATASETS
 PEERS = ("fast_scnn", "bisenetv2")
 
 # Fields that may change between an interrupted run and its resumption.
