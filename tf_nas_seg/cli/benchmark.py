@@ -8,72 +8,83 @@ saved_models/demo/1/model_int8.tflite --resolutions=64x128 --out=compare.json
         --resolutions=768x1536 --out=compare_768x1536.json
 """
 
+import dataclasses
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import app, logging
 
 from tf_nas_seg.errors import UserError
+from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "The network to time: a genotype .json (built with "
-                    "untrained weights), a .keras file, a SavedModel directory (or its TF "
-                    "Serving parent), a .tflite or an .onnx file, or peer:fast_scnn.")
-flags.DEFINE_list("compare", [], "Several networks or formats (as for --model) timed in one "
-                  "run, interleaved run by run, with a Markdown table of ratios to the first.")
-flags.DEFINE_list("resolutions", ["360x480", "720x960", "768x1536", "1024x2048"],
-                  "Input sizes HEIGHTxWIDTH, batch 1.")
-flags.DEFINE_integer("runs", 500, "Timed runs per model and resolution (the papers report "
-                     "500).", lower_bound=1)
-flags.DEFINE_integer("warmup", 20, "Untimed runs before timing.", lower_bound=0)
-flags.DEFINE_enum("device", "cpu", ["cpu", "gpu"], "Where TensorFlow formats (and ONNX, "
-                  "with onnxruntime-gpu) run; TFLite always runs on the CPU.")
-flags.DEFINE_integer("threads", 0, "CPU threads for TensorFlow (intra-op), TFLite and ONNX "
-                     "Runtime; 0: each library's default.", lower_bound=0)
-flags.DEFINE_integer("num_classes", 19, "Classes of a network built from a genotype or "
-                     "peer.", lower_bound=1)
-flags.DEFINE_float("width_multiplier", 1.0, "Channel scaling of a network built from a "
-                   "genotype or peer.", lower_bound=0.01)
-flags.DEFINE_string("latency_table", "", "A latency lookup table (JSON); for a genotype "
-                    ".json measured at the table's resolution, class count and layout, the "
-                    "table's prediction of the whole network is reported beside the "
-                    "measurement.")
-flags.DEFINE_string("out", "bench.json", "Where the results are written (JSON).")
-flags.DEFINE_string("markdown", "", "Also write the Markdown table here (it is always "
-                    "printed).")
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    """Settings of bin/benchmark (each field is a flag)."""
+
+    model: str = setting("", "The network to time: a genotype .json (built with untrained "
+                         "weights), a .keras file, a SavedModel directory (or its TF "
+                         "Serving parent), a .tflite or an .onnx file, or peer:fast_scnn.")
+    compare: tuple = setting((), "Several networks or formats (as for --model) timed in one "
+                             "run, interleaved run by run, with a Markdown table of ratios "
+                             "to the first.")
+    resolutions: tuple = setting(("360x480", "720x960", "768x1536", "1024x2048"),
+                                 "Input sizes HEIGHTxWIDTH, batch 1.")
+    runs: int = setting(500, "Timed runs per model and resolution (the papers report 500).",
+                        lower=1)
+    warmup: int = setting(20, "Untimed runs before timing.", lower=0)
+    device: str = setting("cpu", "Where TensorFlow formats (and ONNX, with "
+                          "onnxruntime-gpu) run; TFLite always runs on the CPU.",
+                          choices=("cpu", "gpu"))
+    threads: int = setting(0, "CPU threads for TensorFlow (intra-op), TFLite and ONNX "
+                           "Runtime; 0: each library's default.", lower=0)
+    num_classes: int = setting(19, "Classes of a network built from a genotype or peer.",
+                               lower=1)
+    width_multiplier: float = setting(1.0, "Channel scaling of a network built from a "
+                                      "genotype or peer.", lower=0.01)
+    latency_table: str = setting("", "A latency lookup table (JSON); for a genotype .json "
+                                 "measured at the table's resolution, class count and "
+                                 "layout, the table's prediction of the whole network is "
+                                 "reported beside the measurement.")
+    out: str = setting("bench.json", "Where the results are written (JSON).")
+    markdown: str = setting("", "Also write the Markdown table here (it is always "
+                            "printed).")
+
+
+define_flags(BenchmarkConfig)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     logging.set_verbosity(logging.WARNING)
+    config = config_from_flags(BenchmarkConfig)
     import tensorflow as tf
 
-    if FLAGS.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    if config.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     from tf_nas_seg.benchmark import (markdown_table, parse_resolutions,
                                       run_benchmark)
     from tf_nas_seg.latency.table import LatencyTable
     from tf_nas_seg.space.genotype import write_json_atomic
 
-    models = ([FLAGS.model] if FLAGS.model else []) + list(FLAGS.compare)
+    models = ([config.model] if config.model else []) + list(config.compare)
     if not models:
         print("error: give --model=PATH, or --compare=PATH,PATH,... to time several",
               file=sys.stderr)
         return 2
-    device = "/GPU:0" if FLAGS.device == "gpu" else "/CPU:0"
-    if FLAGS.device == "gpu" and not tf.config.list_physical_devices("GPU"):
+    device = "/GPU:0" if config.device == "gpu" else "/CPU:0"
+    if config.device == "gpu" and not tf.config.list_physical_devices("GPU"):
         print("error: --device=gpu, and TensorFlow sees no GPU (tensorflow-cpu, or no CUDA "
               "driver); install tensorflow[and-cuda] on a GPU machine or use --device=cpu",
               file=sys.stderr)
         return 2
     try:
-        resolutions = parse_resolutions(FLAGS.resolutions)
-        table = LatencyTable.load(FLAGS.latency_table) if FLAGS.latency_table else None
-        report = run_benchmark(models, resolutions, runs=FLAGS.runs, warmup=FLAGS.warmup,
-                               device=device, threads=FLAGS.threads,
-                               num_classes=FLAGS.num_classes,
-                               width_multiplier=FLAGS.width_multiplier, latency_table=table,
+        resolutions = parse_resolutions(config.resolutions)
+        table = LatencyTable.load(config.latency_table) if config.latency_table else None
+        report = run_benchmark(models, resolutions, runs=config.runs, warmup=config.warmup,
+                               device=device, threads=config.threads,
+                               num_classes=config.num_classes,
+                               width_multiplier=config.width_multiplier, latency_table=table,
                                progress=lambda line: print(line, file=sys.stderr, flush=True))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -81,12 +92,12 @@ def main(argv):
     report["command"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
     table_text = markdown_table(report)
     report["markdown"] = table_text
-    write_json_atomic(FLAGS.out, report)
-    if FLAGS.markdown:
-        with open(FLAGS.markdown, "w", encoding="utf-8") as f:
+    write_json_atomic(config.out, report)
+    if config.markdown:
+        with open(config.markdown, "w", encoding="utf-8") as f:
             f.write(table_text + "\n")
     print(table_text)
-    print(f"\nwritten to {os.path.abspath(FLAGS.out)}")
+    print(f"\nwritten to {os.path.abspath(config.out)}")
     return 0
 
 

@@ -6,40 +6,50 @@ Examples:
         --formats=saved_model,tflite,onnx,tftrt --data_dir=../shared/datasets/camvid
 """
 
+import dataclasses
 import json
 import os
 import sys
 from tf_nas_seg.errors import ConfigError, UserError
 
-from absl import app, flags, logging
+from absl import app, logging
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "The model to export: the model.keras (or best.keras) "
-                    "of a bin/train run. Its config.json and train_summary.json, beside it, "
-                    "give the training data (for calibration) and fill the model card.")
-flags.DEFINE_string("name", None, "Model name: TF Serving serves it under this name, and "
-                    "the export goes to OUT_DIR/NAME/VERSION.")
-flags.DEFINE_integer("version", 1, "Version number; TF Serving serves the highest one. An "
-                     "existing version is never overwritten.", lower_bound=1)
-flags.DEFINE_list("formats", ["saved_model", "tflite", "onnx", "tftrt"], "Formats to "
-                  "export: saved_model (TF Serving), tflite (fp32, fp16 and full-int8), "
-                  "onnx (needs the onnx extra) and tftrt (FP32, FP16, INT8; needs TensorFlow "
-                  "built with TensorRT, otherwise skipped with a message).")
-flags.DEFINE_string("out_dir", "saved_models", "The model base directory.")
-flags.DEFINE_string("size", "", "HEIGHTxWIDTH of the fixed-size artefacts (TFLite, TF-TRT "
-                    "engines) and of the checks; empty: the run's training crop, else the "
-                    "size of the first sample image.")
-flags.DEFINE_string("data_dir", "", "Root of the training data set when it is not where "
-                    "the run's config.json says (e.g. after moving the data).")
-flags.DEFINE_integer("calibration_images", 64, "Training images used as int8 "
-                     "representative data and TF-TRT calibration data.", lower_bound=1)
-flags.DEFINE_integer("check_images", 8, "Held-out images each artefact is checked on "
-                     "against the Keras model.", lower_bound=1)
-flags.DEFINE_integer("warmup_records", 2, "Warm-up requests written for TF Serving.",
-                     lower_bound=0)
-flags.DEFINE_integer("latency_runs", 30, "Timed batch-1 runs per artefact for the model "
-                     "card's latency (0: skip; use bin/benchmark for full numbers).",
-                     lower_bound=0)
+from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """Settings of bin/export (each field is a flag)."""
+
+    model: str = setting("", "The model to export: the model.keras (or best.keras) of a "
+                         "bin/train run. Its config.json and train_summary.json, beside "
+                         "it, give the training data (for calibration) and fill the model "
+                         "card.")
+    name: str = setting("", "Model name: TF Serving serves it under this name, and the "
+                        "export goes to OUT_DIR/NAME/VERSION.")
+    version: int = setting(1, "Version number; TF Serving serves the highest one. An "
+                           "existing version is never overwritten.", lower=1)
+    formats: tuple = setting(("saved_model", "tflite", "onnx", "tftrt"), "Formats to "
+                             "export: saved_model (TF Serving), tflite (fp32, fp16 and "
+                             "full-int8), onnx (needs the onnx extra) and tftrt (FP32, "
+                             "FP16, INT8; needs TensorFlow built with TensorRT, otherwise "
+                             "skipped with a message).")
+    out_dir: str = setting("saved_models", "The model base directory.")
+    size: str = setting("", "HEIGHTxWIDTH of the fixed-size artefacts (TFLite, TF-TRT "
+                        "engines) and of the checks; empty: the run's training crop, else "
+                        "the size of the first sample image.")
+    data_dir: str = setting("", "Root of the training data set when it is not where the "
+                            "run's config.json says (e.g. after moving the data).")
+    calibration_images: int = setting(64, "Training images used as int8 representative "
+                                      "data and TF-TRT calibration data.", lower=1)
+    check_images: int = setting(8, "Held-out images each artefact is checked on against "
+                                "the Keras model.", lower=1)
+    warmup_records: int = setting(2, "Warm-up requests written for TF Serving.", lower=0)
+    latency_runs: int = setting(30, "Timed batch-1 runs per artefact for the model card's "
+                                "latency (0: skip; use bin/benchmark for full numbers).",
+                                lower=0)
+
+
+define_flags(ExportConfig)
 
 
 def parse_size(text):
@@ -77,20 +87,21 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
     logging.set_verbosity(logging.WARNING)
+    config = config_from_flags(ExportConfig)
     from tf_nas_seg.export import export_model
 
-    if not FLAGS.model or not FLAGS.name:
+    if not config.model or not config.name:
         print("error: --model (the model.keras of a bin/train run) and --name (the served "
               "model name) are required", file=sys.stderr)
         return 2
     try:
-        size = parse_size(FLAGS.size)
-        train, val, crop = data_of_run(FLAGS.model, FLAGS.data_dir)
+        size = parse_size(config.size)
+        train, val, crop = data_of_run(config.model, config.data_dir)
         card = export_model(
-            FLAGS.model, FLAGS.name, FLAGS.version, formats=FLAGS.formats,
-            out_dir=FLAGS.out_dir, size=size or crop, train_source=train, sample_source=val,
-            calibration_images=FLAGS.calibration_images, check_images=FLAGS.check_images,
-            warmup_records=FLAGS.warmup_records, latency_runs=FLAGS.latency_runs,
+            config.model, config.name, config.version, formats=config.formats,
+            out_dir=config.out_dir, size=size or crop, train_source=train, sample_source=val,
+            calibration_images=config.calibration_images, check_images=config.check_images,
+            warmup_records=config.warmup_records, latency_runs=config.latency_runs,
             command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
             progress=lambda line: print(line, flush=True))
     except UserError as e:
@@ -98,7 +109,7 @@ def main(argv):
         return 2
     for key, message in card["skipped"].items():
         print(f"note: {key} not exported: {message}", file=sys.stderr)
-    directory = os.path.join(os.path.abspath(FLAGS.out_dir), FLAGS.name, str(FLAGS.version))
+    directory = os.path.join(os.path.abspath(config.out_dir), config.name, str(config.version))
     print(json.dumps({
         "export": directory, "artifacts": sorted(card["artifacts"]),
         "skipped": sorted(card["skipped"]),

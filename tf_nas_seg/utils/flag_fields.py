@@ -41,6 +41,8 @@ def define_flags(config_cls, flag_values=flags.FLAGS, skip=()):
         elif kind is float:
             flags.DEFINE_float(field.name, default, meta["help"], lower_bound=meta["lower"],
                                upper_bound=meta["upper"], **kwargs)
+        elif kind is tuple or typing.get_origin(kind) is tuple:
+            flags.DEFINE_list(field.name, list(default), meta["help"], **kwargs)
         elif meta["choices"]:
             flags.DEFINE_enum(field.name, default, list(meta["choices"]), meta["help"],
                               **kwargs)
@@ -52,6 +54,9 @@ def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):
     """Builds a `config_cls` from parsed flags (and keyword overrides)."""
     values = {f.name: flag_values[f.name].value for f in dataclasses.fields(config_cls)
               if f.name in flag_values}
+    for f in dataclasses.fields(config_cls):
+        if isinstance(values.get(f.name), list):  # list flags are tuples in configs
+            values[f.name] = tuple(values[f.name])
     values.update(overrides)
     return config_cls(**values)
 
