@@ -130,8 +130,12 @@ def test_evaluate_scores_the_saved_model_like_the_keras_model(exported):
     _, val = _sources()
     keras_scores = evaluate_source(load_predictor(root / "model.keras"), val, progress=False)
     served = evaluate_source(load_predictor(root / "saved_models/tiny"), val, progress=False)
-    assert served["miou"] == pytest.approx(keras_scores["miou"], abs=1e-9)
-    np.testing.assert_array_equal(served["confusion_matrix"], keras_scores["confusion_matrix"])
+    # Two float32 graphs of one network: a pixel whose two top logits tie within float32
+    # rounding may flip its argmax on some CPU, so scores agree within a few pixels.
+    assert served["miou"] == pytest.approx(keras_scores["miou"], abs=1e-3)
+    confusion = np.asarray(served["confusion_matrix"])
+    flipped = np.abs(confusion - np.asarray(keras_scores["confusion_matrix"])).sum() / 2
+    assert flipped <= 1e-3 * confusion.sum()
 
 
 def test_failed_export_leaves_no_version_directory(exported, monkeypatch):

@@ -95,3 +95,17 @@ def test_masked_cross_entropy_ignores_the_ignore_label():
                        tf.nn.log_softmax(logits[0, 1, 0])[2].numpy()])
     np.testing.assert_allclose(loss, manual, rtol=1e-5)
     assert float(masked_cross_entropy(tf.fill((1, 2, 2), 255), logits)) == 0.0
+
+
+def test_every_search_model_keeps_the_contract():
+    """derive and cell_logits are abstract: a supernet without them cannot be built."""
+    from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
+    from tf_nas_seg.search.darts_supernet import DartsSupernet
+
+    with pytest.raises(TypeError, match="abstract"):
+        BilevelSearchModel(num_classes=3)
+    darts = DartsSupernet(num_classes=10, channels=4, num_cells=3, steps=2)
+    genotype = darts.derive()
+    assert genotype.method == "darts"
+    assert [len(genotype.cell(t).nodes) for t in ("normal", "reduce")] == [2, 2]
+    assert set(darts.arch_panels()) == {"normal", "reduce"}

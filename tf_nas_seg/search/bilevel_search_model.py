@@ -1,5 +1,7 @@
 """The bilevel search step shared by every supernet (CAS, AutoRTNet, DARTS)."""
 
+import abc
+
 import keras
 from keras import ops
 
@@ -9,7 +11,7 @@ from tf_nas_seg.utils.numeric import softmax
 from tf_nas_seg.search.losses import masked_cross_entropy
 
 
-class BilevelSearchModel(keras.Model):
+class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
     """A supernet whose `train_step` alternates an architecture and a weight update.
 
     Subclasses create their architecture logits with `add_arch_logits` and implement
@@ -111,13 +113,13 @@ class BilevelSearchModel(keras.Model):
         return self.cost_model(self.arch_probabilities())
 
     # The contract every supernet keeps (what SearchRunner calls) ------------------
+    @abc.abstractmethod
     def cell_logits(self):
         """{cell type: (logit variable, op set name, steps)} of the searched DAG cells."""
-        raise NotImplementedError(f"{type(self).__name__} must implement cell_logits")
 
+    @abc.abstractmethod
     def derive(self, k=2):
         """The genotype of the current logits."""
-        raise NotImplementedError(f"{type(self).__name__} must implement derive")
 
     def relaxations(self):
         """The ArchitectureRelaxation layers whose temperature a schedule drives."""

@@ -1,13 +1,14 @@
 """The DARTS CIFAR-10 search network on the shared machinery, for head-to-head timing."""
 
-from keras import layers
+from keras import layers, ops
 
 from tf_nas_seg.ops.batch_norm import BatchNorm
 from tf_nas_seg.ops.op_set import get_op_set
 from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
 from tf_nas_seg.space.cell import Cell
-from tf_nas_seg.space.genotype import num_edges
+from tf_nas_seg.space.genotype import Genotype, derive_cell, num_edges
 from tf_nas_seg.space.relaxation import ArchitectureRelaxation
+from tf_nas_seg.utils.numeric import softmax
 
 
 class DartsSupernet(BilevelSearchModel):
@@ -54,6 +55,17 @@ class DartsSupernet(BilevelSearchModel):
 
     def relaxations(self):
         return [self.relax]
+
+    def cell_logits(self):
+        """{cell type: (logit variable, op set name, steps)} of the searched cells."""
+        return {"normal": (self.alpha_normal, "darts", self.steps),
+                "reduce": (self.alpha_reduce, "darts", self.steps)}
+
+    def derive(self, k=2):
+        """The genotype of the current logits (DARTS rule: top-k edges per node)."""
+        cells = {t: derive_cell(softmax(ops.convert_to_numpy(v)), op_set, steps, k=k)
+                 for t, (v, op_set, steps) in self.cell_logits().items()}
+        return Genotype.create("darts", cells)
 
     def call(self, images, training=None):
         normal = self.relax(self.alpha_normal, training=training)
