@@ -8,7 +8,7 @@ import tensorflow as tf
 from tf_nas_seg.networks.cas_layout import CASLayout
 from tf_nas_seg.search.cas_supernet import CASSupernet
 from tf_nas_seg.search.cost_model import cas_cost_model
-from tf_nas_seg.search.losses import masked_cross_entropy
+from tf_nas_seg.losses import masked_cross_entropy
 
 TINY = CASLayout(layout="NR", channels=4, stem_channels=8, steps=2)
 

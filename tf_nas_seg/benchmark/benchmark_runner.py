@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.utils.sizes import parse_hw
-from tf_nas_seg.benchmark.timing import latency_stats, matmul_peak_gflops, time_calls
+from tf_nas_seg.benchmark.timing import matmul_peak_gflops
+from tf_nas_seg.utils.timing import latency_stats, time_calls
 from tf_nas_seg.export.artifact_runner import ArtifactError, ArtifactRunner
 
 SCHEMA_VERSION = 1

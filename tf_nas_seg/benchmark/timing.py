@@ -1,31 +1,9 @@
-"""Latency statistics and the device's matmul peak, measured the same way for every format."""
-
-import time
+"""The device's matmul peak (the timing loop and statistics: `tf_nas_seg.utils.timing`)."""
 
 import numpy as np
 import tensorflow as tf
 
-
-def latency_stats(seconds):
-    """{median_ms, p90_ms, p99_ms, mean_ms, min_ms, fps, runs} of per-run wall times."""
-    ms = np.asarray(seconds, np.float64) * 1e3
-    median = float(np.median(ms))
-    return {"median_ms": median, "p90_ms": float(np.percentile(ms, 90)),
-            "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()),
-            "min_ms": float(ms.min()), "fps": 1e3 / median if median else None,
-            "runs": int(ms.size)}
-
-
-def time_calls(call, runs, warmup):
-    """Wall time of `runs` calls of `call()` after `warmup` untimed ones (seconds each)."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return times
+from tf_nas_seg.utils.timing import time_calls
 
 
 def matmul_peak_gflops(device="/CPU:0", size=2048, runs=10, warmup=3):

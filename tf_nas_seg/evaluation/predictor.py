@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_nas_seg.errors import UserError
+from tf_nas_seg.utils.saved_models import ServingModelError, load_serving
 
 
 class PredictorError(UserError):
@@ -31,7 +32,7 @@ class Predictor:
             raise PredictorError(f"model {self.path} does not exist; pass the model.keras "
                                  "that bin/train wrote or a SavedModel directory")
         if os.path.isdir(self.path):
-            self._load_saved_model(latest_version(self.path))
+            self._load_saved_model(self.path)
         elif self.path.endswith(".keras"):
             self._load_keras()
         else:
@@ -68,37 +69,22 @@ class Predictor:
 
         self._fn = probabilities
 
-    def _load_saved_model(self, directory):
-        if not os.path.exists(os.path.join(directory, "saved_model.pb")):
-            raise PredictorError(f"{directory} holds no saved_model.pb; pass a SavedModel "
-                                 "directory (saved_models/NAME/VERSION)")
-        loaded = tf.saved_model.load(directory)
-        if "serving_default" not in loaded.signatures:
-            raise PredictorError(f"SavedModel {directory} has no serving_default signature "
-                                 f"(it has {list(loaded.signatures)})")
+    def _load_saved_model(self, path):
+        try:
+            served = load_serving(path)
+        except ServingModelError as e:
+            raise PredictorError(str(e)) from e
         self.kind = "saved_model"
-        self._loaded = loaded
-        signature = loaded.signatures["serving_default"]
-        inputs = signature.structured_input_signature[1]
-        if len(inputs) != 1:
-            raise PredictorError(f"serving_default of {directory} takes {sorted(inputs)}; "
-                                 "expected one image input")
-        (input_name, spec), = inputs.items()
-        outputs = signature.structured_outputs
-        if "probabilities" in outputs:
-            key, from_logits = "probabilities", False
-        elif "logits" in outputs:
-            key, from_logits = "logits", True
-        else:
-            raise PredictorError(f"serving_default of {directory} returns {sorted(outputs)};"
-                                 " expected 'probabilities' or 'logits'")
-        self.num_classes = int(outputs[key].shape[-1])
+        self._loaded = served.loaded
+        self.num_classes = served.num_classes
+        signature, input_name, key = served.signature, served.input_name, served.output_key
+        dtype, from_logits = served.input_dtype, served.from_logits
 
         def probabilities(images):
-            if spec.dtype == tf.uint8:
+            if dtype == tf.uint8:
                 images = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
             else:
-                images = tf.cast(images, spec.dtype)
+                images = tf.cast(images, dtype)
             out = tf.cast(signature(**{input_name: images})[key], tf.float32)
             return tf.nn.softmax(out) if from_logits else out
 
@@ -138,17 +124,6 @@ class Predictor:
                     p = tf.image.resize(p, (height, width))
                 total = p if total is None else total + p
         return total / float(len(scales) * (2 if flip else 1))
-
-
-def latest_version(directory):
-    """`directory` itself, or its highest numbered version (TF Serving layout)."""
-    if os.path.exists(os.path.join(directory, "saved_model.pb")):
-        return directory
-    versions = [d for d in os.listdir(directory)
-                if d.isdigit() and os.path.isdir(os.path.join(directory, d))]
-    if not versions:
-        return directory
-    return os.path.join(directory, max(versions, key=int))
 
 
 def load_predictor(path):

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_nas_seg.errors import UserError
+from tf_nas_seg.utils.saved_models import ServingModelError, load_serving
 
 FORMATS = ("genotype", "keras", "saved_model", "tflite", "onnx")
 
@@ -102,24 +103,13 @@ class ArtifactRunner:
 
     def _load_saved_model(self, num_classes, width_multiplier):
         del num_classes, width_multiplier
-        from tf_nas_seg.evaluation.predictor import latest_version
-
-        directory = latest_version(self.path)
-        if not os.path.exists(os.path.join(directory, "saved_model.pb")):
-            raise ArtifactError(f"{self.path} holds no saved_model.pb")
-        with tf.device(self.device):
-            self._loaded = tf.saved_model.load(directory)
-        if "serving_default" not in self._loaded.signatures:
-            raise ArtifactError(f"SavedModel {directory} has no serving_default signature")
-        signature = self._loaded.signatures["serving_default"]
-        (self._input_name, spec), = signature.structured_input_signature[1].items()
-        self._input_dtype = spec.dtype
-        outputs = signature.structured_outputs
-        self._output = "probabilities" if "probabilities" in outputs else "logits"
-        if self._output not in outputs:
-            raise ArtifactError(f"serving_default of {directory} returns {sorted(outputs)}; "
-                                "expected 'probabilities' or 'logits'")
-        self._signature = signature
+        try:
+            served = load_serving(self.path, device=self.device)
+        except ServingModelError as e:
+            raise ArtifactError(str(e)) from e
+        self._loaded, self._signature = served.loaded, served.signature
+        self._input_name, self._input_dtype = served.input_name, served.input_dtype
+        self._output = served.output_key
 
     def _load_tflite(self, num_classes, width_multiplier):
         del num_classes, width_multiplier

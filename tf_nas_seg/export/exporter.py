@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_nas_seg.errors import UserError
-from tf_nas_seg.benchmark.timing import latency_stats, time_calls
+from tf_nas_seg.utils.timing import latency_stats, time_calls
 from tf_nas_seg.export.artifact_runner import ArtifactRunner, load_keras_model
 from tf_nas_seg.export.onnx_export import OnnxUnavailableError, convert_onnx
 from tf_nas_seg.export.saved_model_export import INPUT_NAME, SIGNATURE, export_saved_model

@@ -2,13 +2,13 @@
 
 import os
 import platform
-import statistics
 import time
 
 import keras
 import tensorflow as tf
 
 from tf_nas_seg.latency.errors import TimingError  # noqa: F401 (re-exported)
+from tf_nas_seg.utils.timing import latency_stats, time_calls
 
 
 def configure_threads(intra_op, inter_op):
@@ -63,11 +63,10 @@ def resolve_device(kind="auto"):
 
 
 def time_stats(times):
-    """{"median_ms", "runs", "spread_ms" (interquartile)} of call times in seconds."""
-    times = sorted(times)
-    quart = len(times) // 4
-    return {"median_ms": 1e3 * statistics.median(times), "runs": len(times),
-            "spread_ms": 1e3 * (times[-1 - quart] - times[quart])}
+    """{"median_ms", "runs", "spread_ms" (interquartile)} of call times in seconds: the
+    statistics a table entry stores (see `tf_nas_seg.utils.timing.latency_stats`)."""
+    stats = latency_stats(times)
+    return {key: stats[key] for key in ("median_ms", "runs", "spread_ms")}
 
 
 class CompiledTimer:
@@ -125,15 +124,10 @@ class CompiledTimer:
     def sample(self, prepared, repeats, seconds):
         """Adds timed calls of a prepared function: at least `repeats` and `seconds`."""
         times = prepared["times"]
-        budget = self.max_repeats - len(times)
-        count, start = 0, time.perf_counter()
         with tf.device(self.device):
-            while count < budget and (count < repeats
-                                      or time.perf_counter() - start < seconds):
-                t = time.perf_counter()
-                self._run(prepared["concrete"], prepared["inputs"])
-                times.append(time.perf_counter() - t)
-                count += 1
+            times += time_calls(lambda: self._run(prepared["concrete"], prepared["inputs"]),
+                                repeats, min_seconds=seconds,
+                                max_runs=self.max_repeats - len(times))
 
     def sample_round(self, prepared, passes, order=None):
         """One interleaved round: each prepared function gets 1/passes of its repeats and

@@ -8,7 +8,7 @@ from keras import ops
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.ops.op_set import get_op_set
 from tf_nas_seg.utils.numeric import softmax
-from tf_nas_seg.search.losses import masked_cross_entropy
+from tf_nas_seg.losses import masked_cross_entropy
 
 
 class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):

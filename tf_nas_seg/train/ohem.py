@@ -1,6 +1,7 @@
 """Online bootstrapped (OHEM) cross-entropy for segmentation, ignoring the ignore label.
 
-Both losses optionally weight every pixel by the weight of its true class
+The per-pixel, masked and class-weighted cross-entropies live in `tf_nas_seg.losses`
+(shared with the search). Both losses here optionally weight every pixel by the weight of its true class
 (`class_weights`, e.g. median-frequency balancing): the loss is then the weighted
 mean sum(w * loss) / sum(w) over the pixels that count, as PyTorch's
 `CrossEntropyLoss(weight=...)` computes it with mean reduction.
@@ -13,69 +14,8 @@ import numpy as np
 from tf_nas_seg.errors import ConfigError
 from keras import ops
 
-
-def per_pixel_cross_entropy(labels, logits, ignore_label=255):
-    """Softmax cross-entropy of every pixel, and the mask of pixels that count.
-
-    Args:
-        labels: [B, H, W] int class ids, `ignore_label` where unlabelled.
-        logits: [B, H, W, K] logits (any float dtype; computed in float32).
-        ignore_label: Label value excluded.
-
-    Returns:
-        (loss [B, H, W] float32 with 0 at ignored pixels, valid [B, H, W] bool).
-    """
-    labels = ops.cast(labels, "int32")
-    valid = ops.not_equal(labels, ignore_label)
-    safe = ops.where(valid, labels, ops.zeros_like(labels))
-    loss = ops.sparse_categorical_crossentropy(safe, ops.cast(logits, "float32"),
-                                               from_logits=True)
-    return ops.where(valid, loss, ops.zeros_like(loss)), valid
-
-
-def pixel_class_weights(labels, class_weights, ignore_label=255):
-    """The weight of every pixel's true class; 0 at ignored pixels.
-
-    Args:
-        labels: [B, H, W] int class ids, `ignore_label` where unlabelled.
-        class_weights: [K] weights (a list or array), one per class.
-        ignore_label: Label value excluded.
-
-    Returns:
-        [B, H, W] float32.
-    """
-    labels = ops.cast(labels, "int32")
-    valid = ops.not_equal(labels, ignore_label)
-    safe = ops.where(valid, labels, ops.zeros_like(labels))
-    weights = ops.take(ops.convert_to_tensor(class_weights, "float32"), safe)
-    return ops.where(valid, weights, ops.zeros_like(weights))
-
-
-def _weighted_mean(values, weights):
-    """sum(w * v) / sum(w); 0 when the weights sum to 0 (no NaN, in value or gradient)."""
-    total = ops.sum(weights)
-    safe_total = ops.where(ops.greater(total, 0.0), total, ops.ones_like(total))
-    return ops.sum(values * weights) / safe_total
-
-
-def weighted_cross_entropy(labels, logits, class_weights, ignore_label=255):
-    """Class-weighted mean cross-entropy over the labelled pixels.
-
-    sum_i w[y_i] * CE_i / sum_i w[y_i] over the pixels i whose label is not ignored
-    (PyTorch's `CrossEntropyLoss(weight=w, ignore_index=...)`, mean reduction).
-
-    Args:
-        labels: [B, H, W] int class ids.
-        logits: [B, H, W, K] logits.
-        class_weights: [K] class weights.
-        ignore_label: Label value excluded.
-
-    Returns:
-        Scalar float32 loss; 0 for a batch without labelled pixels (or whose labelled
-        pixels all have weight 0).
-    """
-    loss, _ = per_pixel_cross_entropy(labels, logits, ignore_label)
-    return _weighted_mean(loss, pixel_class_weights(labels, class_weights, ignore_label))
+from tf_nas_seg.losses import (masked_cross_entropy, per_pixel_cross_entropy,
+                               pixel_class_weights, weighted_cross_entropy, weighted_mean)
 
 
 def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept=0.0625,
@@ -119,7 +59,7 @@ def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept
     weights = ops.cast(keep, "float32")
     if class_weights is not None:
         pixel = ops.reshape(pixel_class_weights(labels, class_weights, ignore_label), (-1,))
-        return _weighted_mean(flat, weights * pixel)
+        return weighted_mean(flat, weights * pixel)
     return ops.sum(flat * weights) / ops.maximum(ops.sum(weights), 1.0)
 
 
@@ -171,9 +111,7 @@ class SegmentationLoss(keras.losses.Loss):
                                       self.min_kept, weights)
         if weights is not None:
             return weighted_cross_entropy(y_true, y_pred, weights, self.ignore_label)
-        loss, valid = per_pixel_cross_entropy(y_true, y_pred, self.ignore_label)
-        valid = ops.cast(valid, "float32")
-        return ops.sum(loss) / ops.maximum(ops.sum(valid), 1.0)
+        return masked_cross_entropy(y_true, y_pred, self.ignore_label)
 
     def get_config(self):
         config = super().get_config()
