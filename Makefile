@@ -25,7 +25,7 @@ demo: install
 	$(BIN)/python bin/export --model=$(RUN_DIR)/train/model.keras --name=demo \
 	    --version=$(DEMO_VERSION) --out_dir=$(RUN_DIR)/saved_models
 	$(BIN)/python bin/benchmark --compare=$(RUN_DIR)/train/model.keras,$(RUN_DIR)/saved_models/demo/$(DEMO_VERSION),$(RUN_DIR)/saved_models/demo/$(DEMO_VERSION)/model_int8.tflite \
-	    --resolutions=64x128 --runs=50 --warmup=5 --out=$(RUN_DIR)/bench/bench.json \
+	    --sizes=64x128 --runs=50 --warmup=5 --out=$(RUN_DIR)/bench/bench.json \
 	    --markdown=$(RUN_DIR)/bench/bench.md
 
 test: install

@@ -30,7 +30,7 @@ def test_benchmark_of_a_tiny_model_writes_valid_json(tmp_path):
         tmp_path / "tiny.keras")
     out = subprocess.run(
         [sys.executable, str(ROOT / "bin/benchmark"),
-         f"--compare={tmp_path / 'tiny.keras'}", "--resolutions=32x48", "--runs=5",
+         f"--compare={tmp_path / 'tiny.keras'}", "--sizes=32x48", "--runs=5",
          "--warmup=1",
          f"--out={tmp_path / 'bench.json'}"],
         capture_output=True, text=True, timeout=300, cwd=ROOT)

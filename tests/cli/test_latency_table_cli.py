@@ -28,6 +28,15 @@ def test_help_lists_the_settings_in_full_sentences():
                  "--target_height", "--[no]multiscale"):
         assert flag in out, flag
     assert "Intra-op threads: --threads." in out
+    for search_only in ("--lr:", "--batch_size:", "--data_dir:", "--cost_lambda:"):
+        assert search_only not in out, search_only  # only the flags the table uses
+
+
+def test_a_search_flagfile_is_accepted_and_its_search_only_settings_ignored(tmp_path):
+    flagfile = tmp_path / "search.cfg"
+    flagfile.write_text("--lr=0.1\n--noflip\n--cost_lambda=0.5\n--mode=validate\n")
+    result = _run(f"--flagfile={flagfile}", "--table=/tmp/x.json", timeout=60)
+    assert result.returncode == 2 and "needs --out" in result.stderr, result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -36,6 +45,8 @@ def test_help_lists_the_settings_in_full_sentences():
     (("--mode=validate", "--table=/tmp/x.json"), "needs --out"),
     (("--mode=build", "--table=/tmp/x.json", "--min_repeats=5", "--max_repeats=2",
       "--target_height=8", "--target_width=8"), "max_repeats=2 is below"),
+    (("--mode=build", "--lr=0.1"), "--lr is a bin/search setting"),
+    (("--mode=build", "--noflip"), "--flip is a bin/search setting"),
 ])
 def test_bad_input_is_a_clear_error_before_anything_runs(args, message):
     result = _run(*args, timeout=60)

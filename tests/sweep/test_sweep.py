@@ -60,7 +60,7 @@ def sweep(tmp_path_factory):
             f"--train_flagfile={tmp / 'train.cfg'}", "--train_args=--width_multiplier=0.25",
             f"--table_args={FAST_TABLE}", "--nocalibrate_tables", "--random=2",
             "--random_band=3", "--peers=fast_scnn:0.25", "--bench_runs=3", "--bench_warmup=1",
-            f"--sweep_dir={tmp / 'sweep'}"]
+            f"--run_dir={tmp / 'sweep'}"]
     result = _run("sweep", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp / "sweep", args, result
@@ -154,12 +154,12 @@ def test_plot_redraws_every_figure_from_files(sweep):
 def test_plot_and_sweep_refuse_bad_input_clearly(tmp_path):
     result = _run("plot", str(tmp_path))
     assert result.returncode == 2 and "not a sweep, search or training run" in result.stderr
-    result = _run("sweep", f"--sweep_dir={tmp_path / 's'}", "--methods=nas")
+    result = _run("sweep", f"--run_dir={tmp_path / 's'}", "--methods=nas")
     assert result.returncode != 0 and "unknown method 'nas'" in result.stderr
-    result = _run("sweep", f"--sweep_dir={tmp_path / 's'}", "--methods=cas",
+    result = _run("sweep", f"--run_dir={tmp_path / 's'}", "--methods=cas",
                   "--cost=macs", "--random=2", "--random_band=0.25")
     assert result.returncode != 0 and "needs --cost=latency" in result.stderr
-    result = _run("sweep", f"--sweep_dir={tmp_path / 's'}",
+    result = _run("sweep", f"--run_dir={tmp_path / 's'}",
                   f"--cas_flagfile={tmp_path / 'missing.cfg'}", "--methods=cas")
     assert result.returncode == 2 and "missing.cfg: no such file" in result.stderr
 
@@ -185,7 +185,7 @@ def test_a_packed_sweep_resumes_elsewhere_without_recomputing(sweep, tmp_path):
 
     sweep_dir, args, _ = sweep
     packed = tmp_path / "packed"
-    result = _run("sweep", f"--sweep_dir={sweep_dir}", f"--pack={packed}")
+    result = _run("sweep", f"--run_dir={sweep_dir}", f"--pack={packed}")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert sorted(report["finished"]) == [
@@ -208,8 +208,8 @@ def test_a_packed_sweep_resumes_elsewhere_without_recomputing(sweep, tmp_path):
         shutil.copy(sweep_dir.parent / name, elsewhere / name)
     moved_args = [a.replace(str(sweep_dir.parent / "search.cfg"), str(elsewhere / "search.cfg"))
                   .replace(str(sweep_dir.parent / "train.cfg"), str(elsewhere / "train.cfg"))
-                  for a in args if not a.startswith("--sweep_dir")] + [f"--sweep_dir={moved}"]
-    assert moved_args != args + [f"--sweep_dir={moved}"]
+                  for a in args if not a.startswith("--run_dir")] + [f"--run_dir={moved}"]
+    assert moved_args != args + [f"--run_dir={moved}"]
     result = _run("sweep", *moved_args)
     assert result.returncode == 0, result.stderr[-3000:]
     for step in ("[sweep] latency table", "[sweep] search", "[sweep] train"):
@@ -280,7 +280,7 @@ def test_order_points_trains_each_searched_network_after_its_search(tmp_path):
     for order in ("points", "stages"):
         calls.clear()
         runner = SweepRunner(SweepConfig(
-            sweep_dir=str(tmp_path / order), methods="cas", lambdas="0.1,0.2", cost="macs",
+            run_dir=str(tmp_path / order), methods="cas", lambdas="0.1,0.2", cost="macs",
             cas_flagfile=str(tmp_path / "search.cfg"),
             train_flagfile=str(tmp_path / "train.cfg"), random=0, random_band=0.0,
             peers="fast_scnn", order=order, stop_after="train"))

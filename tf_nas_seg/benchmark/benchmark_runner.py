@@ -27,7 +27,7 @@ def parse_resolutions(text):
         item = item.strip()
         sizes.append(parse_hw(item, f"resolution {item!r}", BenchmarkError))
     if not sizes:
-        raise BenchmarkError("give at least one resolution, e.g. --resolutions=360x480")
+        raise BenchmarkError("give at least one resolution, e.g. --sizes=360x480")
     return sizes
 
 

@@ -1,11 +1,11 @@
 """`bin/benchmark`: batch-1 latency, FPS and efficiency of networks in any format.
 
 Examples:
-    bin/benchmark --model=runs/demo/train/model.keras --resolutions=360x480 --out=bench.json
+    bin/benchmark --model=runs/demo/train/model.keras --sizes=360x480 --out=bench.json
     bin/benchmark --compare=runs/demo/train/model.keras,saved_models/demo/1,\
-saved_models/demo/1/model_int8.tflite --resolutions=64x128 --out=compare.json
+saved_models/demo/1/model_int8.tflite --sizes=64x128 --out=compare.json
     bin/benchmark --compare=runs/demo/genotype.json,peer:fast_scnn --num_classes=11 \
-        --resolutions=768x1536 --out=compare_768x1536.json
+        --sizes=768x1536 --out=compare_768x1536.json
 """
 
 import dataclasses
@@ -14,11 +14,12 @@ import sys
 
 from absl import app, logging
 
+from tf_nas_seg.config_sections import DEVICES, DeviceSection
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
 
 @dataclasses.dataclass(frozen=True)
-class BenchmarkConfig:
+class BenchmarkConfig(DeviceSection):
     """Settings of bin/benchmark (each field is a flag)."""
 
     model: str = setting("", "The network to time: a genotype .json (built with untrained "
@@ -27,14 +28,17 @@ class BenchmarkConfig:
     compare: tuple = setting((), "Several networks or formats (as for --model) timed in one "
                              "run, interleaved run by run, with a Markdown table of ratios "
                              "to the first.")
-    resolutions: tuple = setting(("360x480", "720x960", "768x1536", "1024x2048"),
+    FLAG_ALIASES = {"resolutions": "sizes"}  # the older flag name
+
+    sizes: tuple = setting(("360x480", "720x960", "768x1536", "1024x2048"),
                                  "Input sizes HEIGHTxWIDTH, batch 1.")
     runs: int = setting(500, "Timed runs per model and resolution (the papers report 500).",
                         lower=1)
     warmup: int = setting(20, "Untimed runs before timing.", lower=0)
     device: str = setting("cpu", "Where TensorFlow formats (and ONNX, with "
-                          "onnxruntime-gpu) run; TFLite always runs on the CPU.",
-                          choices=("cpu", "gpu"))
+                          "onnxruntime-gpu) run: 'cpu', 'gpu', or 'auto' (the first GPU "
+                          "when one is present); TFLite always runs on the CPU.",
+                          choices=DEVICES)
     threads: int = setting(0, "CPU threads for TensorFlow (intra-op), TFLite and ONNX "
                            "Runtime; 0: each library's default.", lower=0)
     num_classes: int = setting(19, "Classes of a network built from a genotype or peer.",
@@ -72,14 +76,16 @@ def main(argv):
         print("error: give --model=PATH, or --compare=PATH,PATH,... to time several",
               file=sys.stderr)
         return 2
-    device = "/GPU:0" if config.device == "gpu" else "/CPU:0"
+    wants_gpu = config.device == "gpu" or (config.device == "auto"
+                                           and tf.config.list_physical_devices("GPU"))
+    device = "/GPU:0" if wants_gpu else "/CPU:0"
     if config.device == "gpu" and not tf.config.list_physical_devices("GPU"):
         print("error: --device=gpu, and TensorFlow sees no GPU (tensorflow-cpu, or no CUDA "
               "driver); install tensorflow[and-cuda] on a GPU machine or use --device=cpu",
               file=sys.stderr)
         return 2
     try:
-        resolutions = parse_resolutions(config.resolutions)
+        resolutions = parse_resolutions(config.sizes)
         table = LatencyTable.load(config.latency_table) if config.latency_table else None
         report = run_benchmark(models, resolutions, runs=config.runs, warmup=config.warmup,
                                device=device, threads=config.threads,

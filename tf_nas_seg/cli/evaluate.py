@@ -13,33 +13,20 @@ import sys
 
 from absl import app, logging
 
-from tf_nas_seg.datasets import DATASET_NAMES
+from tf_nas_seg.config_sections import DataSection, SeedSection
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
 
 @dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateConfig(DataSection, SeedSection):
     """Settings of bin/evaluate (each field is a flag)."""
 
     model: str = setting("", "The model to score: a .keras file written by bin/train, or "
                          "a SavedModel directory (saved_models/NAME/VERSION, or NAME for "
                          "the highest version) written by bin/export.")
-    dataset: str = setting("synthetic", "Data set to score on.", choices=DATASET_NAMES)
-    data_dir: str = setting("", "Root directory of the data set (not for 'synthetic'); for "
-                            "'cityscapes_tfds', where tensorflow-datasets keeps its prepared "
-                            "copy (empty: its default).")
-    tfds_manual_dir: str = setting("", "For 'cityscapes_tfds': the folder with the zips.")
-    tfds_max_gib: float = setting(8.0, "For 'cityscapes_tfds': the most memory (GiB) the "
-                                  "split may take (tfds splits are held in memory).",
-                                  lower=0.01)
     split: str = setting("val", "Split to score (the official val split by default).")
     synthetic_images: int = setting(32, "Scenes of the 'synthetic' split.", lower=1)
-    synthetic_height: int = setting(64, "Height of generated scenes.", lower=32)
-    synthetic_width: int = setting(128, "Width of generated scenes.", lower=32)
-    synthetic_classes: int = setting(6, "Classes of generated scenes.", lower=3, upper=11)
-    seed: int = setting(0, "Seed of the 'synthetic' scenes (use the training seed).",
-                        lower=0)
     eval_height: int = setting(0, "Run the network at this input height and resize its "
                                "predictions back to the labels; 0: native resolution.",
                                lower=0)

@@ -20,60 +20,82 @@ depth, the aggregation cell, the fixed multi-scale module; no --mode=network):
         --table=tables/camvid_autortnet_360x480_cpu.json
 """
 
+import dataclasses
 import json
 import sys
 import time
 
-from absl import app, logging
+from absl import app, flags, logging
 
-from tf_nas_seg.latency.config import LatencyConfig
-from tf_nas_seg.search.latency_space import space_from_configs
+from tf_nas_seg.errors import ConfigError, UserError
+from tf_nas_seg.latency.config import LatencyTableConfig
+from tf_nas_seg.search.latency_space import space_from_config
 from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
-from tf_nas_seg.errors import ConfigError, UserError
 
-define_flags(SearchConfig)
-define_flags(LatencyConfig)
+define_flags(LatencyTableConfig)
 
-def check_flags(search, latency):
-    """Checks what can be checked before TensorFlow starts; ValueError naming the fix."""
-    if not latency.table:
+# Settings of a search flagfile that a latency table does not depend on (learning rates,
+# data paths, the cost, ...): accepted in a --flagfile and ignored, refused on the
+# command line, and absent from --help.
+SEARCH_ONLY = tuple(sorted({f.name for f in dataclasses.fields(SearchConfig)}
+                           - {f.name for f in dataclasses.fields(LatencyTableConfig)}))
+
+
+def parse_flags(argv):
+    """absl's flag parsing, tolerating a search flagfile's search-only settings."""
+    for arg in argv[1:]:
+        if not arg.startswith("--") or arg.startswith("--flagfile"):
+            continue
+        name = arg[2:].split("=", 1)[0]
+        if name.startswith("no") and name[2:] in SEARCH_ONLY:
+            name = name[2:]
+        if name in SEARCH_ONLY:
+            print(f"error: --{name} is a bin/search setting that latency tables do not "
+                  "depend on; drop it (in a search --flagfile it is accepted and "
+                  "ignored)", file=sys.stderr)
+            sys.exit(2)
+    return flags.FLAGS(list(argv) + [f"--undefok={','.join(SEARCH_ONLY)}"])
+
+def check_flags(config):
+    """Checks what can be checked before TensorFlow starts; ConfigError naming the fix."""
+    if not config.table:
         raise ConfigError(f"--table is required: the latency table JSON that --mode="
-                         f"{latency.mode} {'reads' if latency.mode == 'validate' else 'writes to'}"
+                         f"{config.mode} {'reads' if config.mode == 'validate' else 'writes to'}"
                          " (e.g. --table=tables/camvid_360x480_cpu.json)")
-    if latency.mode in ("validate", "calibrate"):
-        if latency.mode == "validate" and not latency.out:
+    if config.mode in ("validate", "calibrate"):
+        if config.mode == "validate" and not config.out:
             raise ConfigError("--mode=validate needs --out, the report JSON to write (the "
                              "scatter plot goes next to it)")
         return
-    if not search.target_height or not search.target_width:
+    if not config.target_height or not config.target_width:
         raise ConfigError("--target_height and --target_width are required: the input "
                          "resolution the searched network will run at (e.g. 360 and 480 "
                          "for CamVid, 768 and 1536 for Cityscapes)")
-    if search.method not in ("cas", "autortnet"):
-        raise ConfigError(f"--method={search.method}: latency tables are built for the "
+    if config.method not in ("cas", "autortnet", "darts"):
+        raise ConfigError(f"--method={config.method}: latency tables are built for the "
                          "search methods with a latency profile (cas, autortnet)")
-    if latency.mode == "network" and search.method != "cas":
+    if config.mode == "network" and config.method == "autortnet":
         raise ConfigError("--mode=network measures CAS's whole-network costs c'_o "
                          "(--cost_mode=cas); AutoRTNet prices each op where it sits: "
                          "use --mode=build")
 
 
-def _timers(latency, device):
+def _timers(config, device):
     from tf_nas_seg.latency.timer import CompiledTimer
 
-    layer = CompiledTimer(device, warmup=latency.warmup, min_repeats=latency.min_repeats,
-                          max_repeats=latency.max_repeats, min_seconds=latency.min_seconds)
-    network = CompiledTimer(device, warmup=latency.warmup,
-                            min_repeats=latency.network_repeats,
-                            max_repeats=max(latency.network_repeats, latency.max_repeats),
-                            min_seconds=latency.network_seconds)
+    layer = CompiledTimer(device, warmup=config.warmup, min_repeats=config.min_repeats,
+                          max_repeats=config.max_repeats, min_seconds=config.min_seconds)
+    network = CompiledTimer(device, warmup=config.warmup,
+                            min_repeats=config.network_repeats,
+                            max_repeats=max(config.network_repeats, config.max_repeats),
+                            min_seconds=config.network_seconds)
     return layer, network
 
 
-def run(search, latency):
+def run(config):
     """Runs one mode; returns the JSON-able result printed on stdout."""
-    check_flags(search, latency)
+    check_flags(config)
     import tensorflow as tf
 
     from tf_nas_seg.latency.timer import configure_threads, resolve_device
@@ -83,64 +105,64 @@ def run(search, latency):
     from tf_nas_seg.latency.table import LatencyTable
 
     start = time.perf_counter()
-    if latency.mode in ("validate", "calibrate"):
-        table = LatencyTable.load(latency.table)
+    if config.mode in ("validate", "calibrate"):
+        table = LatencyTable.load(config.table)
         settings = table.settings()
         intra, inter = configure_threads(settings["intra_op_threads"],
                                          settings["inter_op_threads"])
         device, name, _ = resolve_device(settings["device_type"].lower())
         if name != settings["device"] or tf.__version__ != settings["tensorflow"]:
             raise TimingError(
-                f"{latency.table} was measured on {settings['device']} with TensorFlow "
+                f"{config.table} was measured on {settings['device']} with TensorFlow "
                 f"{settings['tensorflow']}; this is {name} with TensorFlow "
                 f"{tf.__version__}: validate on the machine the table was built on")
-        _, network_timer = _timers(latency, device)
-        if latency.mode == "calibrate":
+        _, network_timer = _timers(config, device)
+        if config.mode == "calibrate":
             calibration = calibrate_table(table, network_timer, settings["batch"],
-                                          latency.calibration_archs, search.seed,
-                                          passes=latency.network_passes)
-            return {"table": latency.table, "calibration": calibration,
+                                          config.calibration_archs, config.seed,
+                                          passes=config.network_passes)
+            return {"table": config.table, "calibration": calibration,
                     "wall_seconds": round(time.perf_counter() - start, 1)}
-        if latency.network_processes > 1 and not latency.max_rounds:
-            _validate_in_workers(latency)
+        if config.network_processes > 1 and not config.max_rounds:
+            _validate_in_workers(config)
         report = validate_table(table, network_timer, settings["batch"],
-                                latency.num_archs, search.seed, latency.out,
-                                passes=latency.network_passes,
-                                session_calibration_archs=latency.session_calibration_archs,
-                                max_rounds=latency.max_rounds)
+                                config.num_archs, config.seed, config.out,
+                                passes=config.network_passes,
+                                session_calibration_archs=config.session_calibration_archs,
+                                max_rounds=config.max_rounds)
         if report["status"] != "complete":
-            return {"report": latency.out, "status": report["status"],
+            return {"report": config.out, "status": report["status"],
                     "rounds_done": report["timing"]["passes_done"],
-                    "rounds": latency.network_passes}
-        return {"report": latency.out, "plot": report["plot"], **report["summary"],
+                    "rounds": config.network_passes}
+        return {"report": config.out, "plot": report["plot"], **report["summary"],
                 "wall_seconds": report["wall_seconds"]}
-    space = space_from_configs(search, latency)
+    space = space_from_config(config)
     from tf_nas_seg.latency.profiles import get_profile
 
     get_profile(space["method"]).check_space(space)
-    intra, inter = configure_threads(search.threads, latency.inter_op_threads)
-    device, name, device_type = resolve_device(latency.device)
+    intra, inter = configure_threads(config.threads, config.inter_op_threads)
+    device, name, device_type = resolve_device(config.device)
     settings = {"device": name, "device_type": device_type,
                 "tensorflow": tf.__version__, "dtype": "float32",
-                "batch": latency.latency_batch, "intra_op_threads": intra,
-                "inter_op_threads": inter, "layer_repeats": latency.layer_repeats,
+                "batch": config.latency_batch, "intra_op_threads": intra,
+                "inter_op_threads": inter, "layer_repeats": config.layer_repeats,
                 "space": space}
-    table = open_table(latency.table, settings)
-    layer_timer, network_timer = _timers(latency, device)
-    if latency.mode == "build":
-        table, stats = build_table(table, layer_timer, latency.latency_batch)
-        result = {"table": latency.table, "entries": len(table.entries),
+    table = open_table(config.table, settings)
+    layer_timer, network_timer = _timers(config, device)
+    if config.mode == "build":
+        table, stats = build_table(table, layer_timer, config.latency_batch)
+        result = {"table": config.table, "entries": len(table.entries),
                   "measured_now": stats["measured"], "already_there": stats["skipped"],
                   "build_seconds_total": stats["seconds"]}
     else:
-        table = build_networks(table, network_timer, latency.latency_batch)
-        result = {"table": latency.table, "entries": len(table.entries)}
+        table = build_networks(table, network_timer, config.latency_batch)
+        result = {"table": config.table, "entries": len(table.entries)}
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     result["device"] = name
     return result
 
 
-def _validate_in_workers(latency):
+def _validate_in_workers(config):
     """Runs the validation's timing rounds in `network_processes` fresh processes.
 
     Each worker is this command with --max_rounds set: it traces every network, times
@@ -149,10 +171,10 @@ def _validate_in_workers(latency):
     import math
     import subprocess
 
-    share = math.ceil(latency.network_passes / latency.network_processes)
+    share = math.ceil(config.network_passes / config.network_processes)
     command = [sys.executable, "-m", "tf_nas_seg.cli.latency_table", *sys.argv[1:],
                f"--max_rounds={share}", "--network_processes=1"]
-    for worker in range(math.ceil(latency.network_passes / share)):
+    for worker in range(math.ceil(config.network_passes / share)):
         print(f"timing process {worker + 1}: {share} rounds", file=sys.stderr, flush=True)
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
         if done.returncode != 0:
@@ -168,10 +190,9 @@ def main(argv):
     from tf_nas_seg.latency.errors import TimingError
 
     try:
-        search = config_from_flags(SearchConfig)
-        latency = config_from_flags(LatencyConfig)
-        check_flags(search, latency)  # before TensorFlow starts: bad input fails fast
-        result = run(search, latency)
+        config = config_from_flags(LatencyTableConfig)
+        check_flags(config)  # before TensorFlow starts: bad input fails fast
+        result = run(config)
     except (TimingError, UserError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -185,7 +206,7 @@ def main(argv):
 
 def run_cli():
     """Entry point of bin/latency_table and the `tf-nas-seg-latency-table` script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@ architectures and hand-designed peers, all with one recipe (resumable).
 
 Examples:
     bin/sweep --flagfile=configs/camvid_study.cfg --data_dir=../shared/datasets/camvid \
-        --sweep_dir=~/runs/camvid_study
+        --run_dir=~/runs/camvid_study
     bin/sweep --methods=cas --lambdas=0.005,0.02 --random=5 --peers=fast_scnn \
         --cas_flagfile=configs/camvid.cfg --train_flagfile=configs/camvid_train.cfg \
-        --data_dir=../shared/datasets/camvid --sweep_dir=runs/cas_sweep
-    bin/sweep --sweep_dir=~/runs/camvid_study --pack=studies/camvid  # carry it elsewhere
+        --data_dir=../shared/datasets/camvid --run_dir=runs/cas_sweep
+    bin/sweep --run_dir=~/runs/camvid_study --pack=studies/camvid  # carry it elsewhere
 """
 
 import json
@@ -21,7 +21,7 @@ from tf_nas_seg.sweep.sweep_config import SweepConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 
 define_flags(SweepConfig)
-flags.DEFINE_string("pack", "", "Run nothing: copy what the sweep in --sweep_dir has finished "
+flags.DEFINE_string("pack", "", "Run nothing: copy what the sweep in --run_dir has finished "
                     "(tables, searches, trainings with their final models, benchmark, "
                     "results) into this directory, itself a sweep directory that resumes "
                     "anywhere (no checkpoints of finished runs, no TensorBoard files). May "
@@ -50,11 +50,11 @@ def main(argv):
     if flags.FLAGS.pack:
         from tf_nas_seg.sweep.pack import pack_sweep
 
-        if not config.sweep_dir:
-            print("error: --pack needs --sweep_dir, the sweep to pack", file=sys.stderr)
+        if not config.run_dir:
+            print("error: --pack needs --run_dir, the sweep to pack", file=sys.stderr)
             return 2
         try:
-            packed = pack_sweep(config.sweep_dir, flags.FLAGS.pack,
+            packed = pack_sweep(config.run_dir, flags.FLAGS.pack,
                                 unfinished=flags.FLAGS.pack_unfinished,
                                 max_checkpoint_mib=flags.FLAGS.pack_max_checkpoint_mib)
         except UserError as e:
@@ -63,11 +63,11 @@ def main(argv):
         print(json.dumps(packed, indent=2))
         return 0
     try:
-        results = run_sweep(config.replace(sweep_dir=os.path.expanduser(config.sweep_dir)))
+        results = run_sweep(config.replace(run_dir=os.path.expanduser(config.run_dir)))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    sweep_dir = os.path.abspath(os.path.expanduser(config.sweep_dir))
+    sweep_dir = os.path.abspath(os.path.expanduser(config.run_dir))
     with open(os.path.join(sweep_dir, "results.md"), encoding="utf-8") as f:
         print(f.read())
     print(json.dumps({"status": results["status"],

@@ -1,14 +1,19 @@
-"""Settings of `bin/latency_table` that are not search settings, as one typed config.
+"""Settings of `bin/latency_table`, as one typed config.
 
-The search space itself (method, op sets, layout, widths, target resolution, classes)
-comes from the search flags (`SearchConfig`), so a table is built from the very flagfile
-the search runs with: `bin/latency_table --flagfile=configs/camvid.cfg --mode=build ...`.
+`LatencyConfig` holds the measurement settings; `LatencyTableConfig` adds the shared
+sections the command reads (the search space, the class count, the seed, the device),
+and nothing else. The space sections are the ones `SearchConfig` is built from, so a
+table is built from the very flagfile the search runs with:
+`bin/latency_table --flagfile=configs/camvid.cfg --mode=build ...` (the flagfile's
+search-only settings, such as the learning rate, are accepted there and ignored).
 """
 
 import dataclasses
 
-from tf_nas_seg.utils.flag_fields import setting, validate_config
+from tf_nas_seg.config_sections import (ClassesSection, DeviceSection, SeedSection,
+                                        SpaceSection)
 from tf_nas_seg.errors import ConfigError
+from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 MODES = ("build", "network", "calibrate", "validate")
 
@@ -29,9 +34,6 @@ class LatencyConfig:
     table: str = setting("", "Latency table JSON: written by --mode=build and "
                          "--mode=network, read by --mode=validate and by bin/search "
                          "--latency_table.")
-    device: str = setting("auto", "Device to measure on: 'auto' (the first GPU when one is "
-                          "present, else the CPU), 'gpu' or 'cpu'.",
-                          choices=("auto", "gpu", "cpu"))
     latency_batch: int = setting(1, "Batch size of the measured inputs (real-time "
                                  "latency: 1).", lower=1, upper=1024)
     num_classes: int = setting(0, "Classifier outputs; 0: the classes of --dataset "
@@ -107,3 +109,14 @@ class LatencyConfig:
 
     def to_json(self):
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class LatencyTableConfig(SpaceSection, ClassesSection, SeedSection, DeviceSection,
+                         LatencyConfig):
+    """Every flag of `bin/latency_table`: measurement settings, space, classes, device."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.check_space()
+

@@ -46,8 +46,15 @@ class SearchMethod(abc.ABC):
         """The derived network's Keras model at height x width."""
 
     @abc.abstractmethod
-    def latency_space(self, search, latency, num_classes):
-        """The search-space dict a latency table for this search records."""
+    def latency_space(self, search, num_classes, multiscale=True):
+        """The search-space dict a latency table for this search records.
+
+        Args:
+            search: A config with the space section (`SearchConfig`,
+                `LatencyTableConfig`).
+            num_classes: Classifier outputs.
+            multiscale: Whether CAS's multi-scale cell is priced (CAS only).
+        """
 
     def derived_cost(self, genotype, layout, num_classes, height, width):
         """{"params", "macs", "height", "width"} of the derived network."""
@@ -151,9 +158,9 @@ class CASMethod(SearchMethod):
     def stage(self, config):
         return config.stage
 
-    def latency_space(self, search, latency, num_classes):
+    def latency_space(self, search, num_classes, multiscale=True):
         return {"method": search.method, "backbone_op_set": search.backbone_op_set,
-                "multiscale_op_set": "cas_multiscale" if latency.multiscale else None,
+                "multiscale_op_set": "cas_multiscale" if multiscale else None,
                 # As bin/search's multi-scale stage: the backbone's recorded layout.
                 "layout": (self._backbone_layout(search) if search.backbone_genotype
                            else self._config_layout(search)).to_json(),
@@ -237,12 +244,41 @@ class AutoRTNetMethod(SearchMethod):
                            "module, head (not the aggregation cell's searched edges)")}
         return result
 
-    def latency_space(self, search, latency, num_classes):
+    def latency_space(self, search, num_classes, multiscale=True):
+        del multiscale  # AutoRTNet's multi-scale module is fixed and always priced
         from tf_nas_seg.latency.autortnet_profile import autortnet_space
 
         return autortnet_space(self.layout(search), num_classes, search.target_height,
                                search.target_width)
 
 
+class DartsMethod(CASMethod):
+    """DARTS (Liu et al., ICLR 2019) on segmentation: DARTS's 8 ops, softmax relaxation.
+
+    The cells are searched in CAS's network (stem, backbone cells, head; the backbone
+    stage only), so DARTS and CAS differ only in the op set and the cost term: the
+    baseline a CAS search is compared with. `--second_order` gives DARTS's unrolled
+    gradient. Its latency tables are CAS tables of the DARTS op set (a table built
+    with `--method=cas --backbone_op_set=darts` serves it, and the other way round).
+    """
+
+    name = "darts"
+
+    def build_supernet(self, config, layout, info):
+        if config.stage != "backbone":
+            raise SearchError("--method=darts searches the backbone cells only; for a "
+                              "multi-scale stage on a DARTS backbone use --method=cas "
+                              "--stage=multiscale --backbone_genotype=GENOTYPE.json")
+        if config.backbone_op_set != "darts":  # SearchConfig sets it; a hand-made config
+            raise SearchError("--method=darts uses the DARTS op set; pass "
+                              "--backbone_op_set=darts (or leave it unset)")
+        return super().build_supernet(config, layout, info)
+
+    def latency_space(self, search, num_classes, multiscale=True):
+        space = super().latency_space(search, num_classes, multiscale)
+        return {**space, "method": "cas", "backbone_op_set": "darts"}
+
+
 register_method(CASMethod())
 register_method(AutoRTNetMethod())
+register_method(DartsMethod())

@@ -76,12 +76,8 @@ class SearchRunner:
         self.weights_src = weights_src.cache_in_memory()
         self.arch_src = arch_src.cache_in_memory()
         write_json_atomic(os.path.join(self.run_dir, "search_split.json"), record)
-        crop = (c.crop_height, c.crop_width) if c.crop_height and c.crop_width else None
-        resize = ((c.resize_height, c.resize_width)
-                  if c.resize_height and c.resize_width else None)
-        scale = None if c.scale_min == c.scale_max == 1.0 else (c.scale_min, c.scale_max)
-        self.augment = data.AugmentConfig(flip=c.flip, scale_range=scale, crop_size=crop,
-                                          resize=resize)
+        self.augment = c.augment_config()
+        crop, resize = self.augment.crop_size, self.augment.resize
         if crop:
             self.input_hw = crop
         elif resize:

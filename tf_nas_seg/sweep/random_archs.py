@@ -59,7 +59,7 @@ def sample_random_archs(space, count, seed, table=None, band=None, max_draws=200
 
     Args:
         space: The search-space dict a latency table records (`table.meta["space"]`,
-            or `search.latency_space.space_from_configs`), with the multi-scale cell
+            or `search.latency_space.space_from_config`), with the multi-scale cell
             removed for a CAS backbone search (`without_multiscale`).
         count: Architectures wanted.
         seed: Seed of the draws; the same seed gives the same architectures.

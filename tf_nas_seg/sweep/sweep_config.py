@@ -13,7 +13,7 @@ PEERS = ("fast_scnn", "bisenetv2")
 # change any finished point's result (peers, lambdas and random add or drop points, each
 # named by what it is; timing
 # settings only change the shared benchmark, which is rerun when they change).
-RESUMABLE_CHANGES = ("sweep_dir", "bench_runs", "bench_warmup", "threads", "peers",
+RESUMABLE_CHANGES = ("run_dir", "bench_runs", "bench_warmup", "threads", "peers",
                      "random", "stop_after", "lambdas", "autortnet_lambdas", "order",
                      # where the flagfiles are may change (a moved checkout, another
                      # machine); what they say may not (flagfiles.json holds their hashes)
@@ -45,11 +45,15 @@ class SweepConfig:
     A sweep is a set of points, each a network trained with one recipe: one searched
     network per (method, lambda), `random` random networks per method and the peers.
     Every point is run by the ordinary commands (bin/search, bin/train) in its own run
-    directory under `sweep_dir/points/`, so each resumes on its own, and all trained
+    directory under `run_dir/points/`, so each resumes on its own, and all trained
     networks are timed together by bin/benchmark's interleaved method at the end.
     """
 
-    sweep_dir: str = setting("", "Directory of the sweep: its config, the latency tables it "
+    FLAG_ALIASES = {"sweep_dir": "run_dir", "resolution": "size"}  # older flag names
+    # Keys of a config.json written under the older names (read as the new ones).
+    RENAMED = {"sweep_dir": "run_dir", "resolution": "size"}
+
+    run_dir: str = setting("", "Directory of the sweep: its config, the latency tables it "
                              "built, one run directory per point, the shared benchmark, "
                              "results.json, results.md and plots/. Rerunning the same "
                              "command resumes; finished points are never recomputed.")
@@ -84,10 +88,10 @@ class SweepConfig:
                             "(empty: the flagfiles' own, or none for synthetic data).")
     cas_table: str = setting("", "Latency table of the CAS space (bin/latency_table); "
                              "empty with --cost=latency: the sweep builds and calibrates "
-                             "one in sweep_dir/tables/ from --cas_flagfile.")
+                             "one in run_dir/tables/ from --cas_flagfile.")
     autortnet_table: str = setting("", "Latency table of the AutoRTNet space; empty with "
                                    "--cost=latency: built and calibrated in "
-                                   "sweep_dir/tables/.")
+                                   "run_dir/tables/.")
     table_args: str = setting("", "Extra flags for the table builds (e.g. "
                               "\"--min_seconds=0.1\").")
     calibrate_tables: bool = setting(True, "Calibrate the tables the sweep builds "
@@ -108,7 +112,7 @@ class SweepConfig:
                          "same recipe, comma-separated (fast_scnn, bisenetv2), each "
                          "optionally with a width multiplier after a colon "
                          "(bisenetv2:0.5); empty: none.")
-    resolution: str = setting("", "HEIGHTxWIDTH at which every network is timed; empty: the "
+    size: str = setting("", "HEIGHTxWIDTH at which every network is timed; empty: the "
                               "searches' --target_height x --target_width.")
     bench_runs: int = setting(100, "Timed batch-1 runs per network in the shared benchmark "
                               "(interleaved, run i of every network before run i + 1).",

@@ -101,19 +101,19 @@ class SweepRunner:
     """
 
     def __init__(self, config: SweepConfig, python=sys.executable):
-        if not config.sweep_dir:
-            raise SweepError("--sweep_dir is required: the directory where the sweep keeps "
+        if not config.run_dir:
+            raise SweepError("--run_dir is required: the directory where the sweep keeps "
                              "its points, tables and results")
         absolute = lambda p: os.path.abspath(os.path.expanduser(p)) if p else p  # noqa: E731
         self.config = config.replace(
-            sweep_dir=absolute(config.sweep_dir),
+            run_dir=absolute(config.run_dir),
             cas_flagfile=_config_path(config.cas_flagfile),
             autortnet_flagfile=_config_path(config.autortnet_flagfile),
             train_flagfile=_config_path(config.train_flagfile),
             data_dir=absolute(config.data_dir),
             cas_table=absolute(config.cas_table),
             autortnet_table=absolute(config.autortnet_table))
-        self.dir = self.config.sweep_dir
+        self.dir = self.config.run_dir
         self.python = python
         self._child = None
         self._signal = None
@@ -160,17 +160,17 @@ class SweepRunner:
     def resolution(self):
         """(height, width) every network is timed at."""
         c = self.config
-        if c.resolution:
+        if c.size:
             from tf_nas_seg.benchmark.benchmark_runner import parse_resolutions
 
-            return parse_resolutions(c.resolution)[0]
+            return parse_resolutions(c.size)[0]
         sizes = set()
         for method in c.method_list() or c.random_method_list():
             sc = self.search_config(method)
             sizes.add((sc.target_height, sc.target_width))
         if len(sizes) != 1 or 0 in next(iter(sizes)):
             raise SweepError(f"the searches' --target_height x --target_width are {sizes}; "
-                             "set --resolution=HEIGHTxWIDTH, the size the networks are "
+                             "set --size=HEIGHTxWIDTH, the size the networks are "
                              "timed at")
         return next(iter(sizes))
 
@@ -273,7 +273,7 @@ class SweepRunner:
                 raise SweepError(
                     f"{self.dir} was started with other contents of {', '.join(changed)} "
                     f"({', '.join(getattr(c, k) for k in changed)} changed since); restore "
-                    "them, or start a new --sweep_dir")
+                    "them, or start a new --run_dir")
             current = {**saved, **current}
         write_json_atomic(path, current)
 
@@ -328,10 +328,9 @@ class SweepRunner:
             table = LatencyTable.load(self.table_path(method))
             space = dict(table.meta["space"])
         else:
-            from tf_nas_seg.latency.config import LatencyConfig
-            from tf_nas_seg.search.latency_space import space_from_configs
+            from tf_nas_seg.search.latency_space import space_from_config
 
-            table, space = None, space_from_configs(search, LatencyConfig(multiscale=False))
+            table, space = None, space_from_config(search, multiscale=False)
         if method == "cas" and search.stage == "backbone":
             space = without_multiscale(space)  # as the searched backbones: no MS cell
         return space, table
@@ -371,7 +370,7 @@ class SweepRunner:
                 archs = [a.to_json() for a in sampled]
                 if stored is not None and archs[:len(stored["archs"])] != stored["archs"]:
                     raise SweepError(f"{path} holds other random architectures than this "
-                                     "sweep's settings draw; use a new --sweep_dir")
+                                     "sweep's settings draw; use a new --run_dir")
                 write_json_atomic(path, {
                     "method": method, "seed": c.random_seed, "band": band,
                     "band_points": band_points,
@@ -415,7 +414,7 @@ class SweepRunner:
         existing = _read_json(out)
         if existing is not None and existing.get("sweep_settings") == settings:
             return
-        argv = [f"--compare={','.join(models)}", f"--resolutions={h}x{w}",
+        argv = [f"--compare={','.join(models)}", f"--sizes={h}x{w}",
                 f"--runs={c.bench_runs}", f"--warmup={c.bench_warmup}",
                 f"--threads={c.threads}", f"--out={out}",
                 f"--markdown={os.path.join(self.dir, 'bench', 'bench.md')}"]
@@ -480,7 +479,8 @@ class SweepRunner:
         try:
             check_or_write_config(self.dir, self.config.to_json(), RESUMABLE_CHANGES,
                                   SweepError,
-                                  defaults=SweepConfig().to_json())
+                                  defaults=SweepConfig().to_json(),
+                                  renamed=SweepConfig.RENAMED)
             self._check_flagfiles()
             for stage in ("tables", "searches", "random", "train", "bench"):
                 if stage == "searches" and self.config.order == "points":

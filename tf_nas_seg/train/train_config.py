@@ -2,10 +2,9 @@
 
 import dataclasses
 
-from tf_nas_seg.utils.flag_fields import setting, validate_config
+from tf_nas_seg.config_sections import AugmentSection, DataSection, RunSection
 from tf_nas_seg.errors import ConfigError
-
-from tf_nas_seg.datasets import DATASET_NAMES as DATASETS
+from tf_nas_seg.utils.flag_fields import setting, validate_config
 PEERS = ("fast_scnn", "bisenetv2")
 
 # Fields that may change between an interrupted run and its resumption.
@@ -14,8 +13,11 @@ RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoin
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DataSection, AugmentSection, RunSection):
     """Settings of `bin/train`; each field is also a command-line flag.
+
+    Data, augmentation and run settings are the shared sections of
+    `tf_nas_seg.config_sections`; the recipe's own defaults are redeclared below.
 
     Defaults are the retraining recipe of CAS and AutoRTNet (SPEC.md sections 3-4):
     SGD momentum 0.9, lr 0.01 with poly decay (power 0.9), weight decay 5e-4, OHEM
@@ -36,18 +38,6 @@ class TrainConfig:
                                       "(1.0 = the searched or published widths).",
                                       lower=0.05, upper=16.0)
     # Data.
-    dataset: str = setting("synthetic", "Data set: 'synthetic' (bundled procedural street "
-                           "scenes), 'camvid', 'cityscapes' or 'cityscapes_tfds'.",
-                           choices=DATASETS)
-    data_dir: str = setting("", "Root directory of the data set (not used for 'synthetic'); "
-                            "for 'cityscapes_tfds', where tensorflow-datasets keeps its "
-                            "prepared copy (empty: its default, ~/tensorflow_datasets).")
-    tfds_manual_dir: str = setting("", "For 'cityscapes_tfds': the directory holding the "
-                                   "Cityscapes zips you downloaded.")
-    tfds_max_gib: float = setting(8.0, "For 'cityscapes_tfds': the most memory (GiB) a "
-                                  "split may take; tfds splits are held in memory, resized "
-                                  "to --resize_height/--resize_width while read.",
-                                  lower=0.01, upper=1024.0)
     train_split: str = setting("train", "Split the network is trained on.")
     val_split: str = setting("val", "Split used to pick the best checkpoint and for the "
                              "final scores.")
@@ -55,23 +45,6 @@ class TrainConfig:
                                     upper=100000)
     synthetic_val_images: int = setting(32, "Validation scenes for 'synthetic'.", lower=1,
                                         upper=100000)
-    synthetic_height: int = setting(64, "Height of generated scenes.", lower=32, upper=4096)
-    synthetic_width: int = setting(128, "Width of generated scenes.", lower=32, upper=4096)
-    synthetic_classes: int = setting(6, "Classes of generated scenes (CamVid-11 order).",
-                                     lower=3, upper=11)
-    resize_height: int = setting(0, "Resize training images to this height before "
-                                 "augmentation; 0 keeps the native size.", lower=0,
-                                 upper=8192)
-    resize_width: int = setting(0, "Resize width; 0 keeps the native size.", lower=0,
-                                upper=8192)
-    crop_height: int = setting(0, "Random crop height of training batches; 0: no crop "
-                               "(the (resized) native size).", lower=0, upper=8192)
-    crop_width: int = setting(0, "Random crop width; 0: no crop.", lower=0, upper=8192)
-    flip: bool = setting(True, "Random horizontal flips.")
-    scale_min: float = setting(0.5, "Lower bound of the random rescaling factor.",
-                               lower=0.1, upper=4.0)
-    scale_max: float = setting(2.0, "Upper bound of the random rescaling factor.",
-                               lower=0.1, upper=4.0)
     eval_height: int = setting(0, "Run validation at this input height (predictions are "
                                "resized back to the label size); 0: native.", lower=0,
                                upper=8192)
@@ -115,33 +88,22 @@ class TrainConfig:
                                   lower=0, upper=100000000)
     overlays: int = setting(4, "Prediction overlays (image | truth | prediction) drawn at "
                             "the end.", lower=0, upper=1000)
-    seed: int = setting(0, "Seed of initialisation, data order and augmentation.", lower=0,
-                        upper=2 ** 31 - 1)
-    deterministic: bool = setting(True, "Use TensorFlow's deterministic kernels, so that a "
-                                  "run and its resumption are bit-identical.")
-    threads: int = setting(0, "TensorFlow intra-op threads; 0: one per core.", lower=0,
-                           upper=1024)
-    run_dir: str = setting("", "Directory of the run: config, checkpoints, TensorBoard "
-                           "logs, best and final models, summary. Rerunning the same "
-                           "command resumes from its last checkpoint.")
+
+    # Recipe defaults that differ from the shared sections'.
+    scale_min: float = setting(0.5, "Lower bound of the random rescaling factor.",
+                               lower=0.1, upper=4.0)
+    scale_max: float = setting(2.0, "Upper bound of the random rescaling factor.",
+                               lower=0.1, upper=4.0)
     checkpoint_every: int = setting(500, "Checkpoint every N iterations (and at every "
                                     "evaluation and at the end).", lower=1,
                                     upper=100000000)
-    log_every: int = setting(10, "Write TensorBoard step scalars every N iterations.",
-                             lower=1, upper=1000000)
-    stop_after_iterations: int = setting(0, "Stop (with a checkpoint) after N iterations "
-                                         "in this invocation; 0: run to the end.", lower=0,
-                                         upper=100000000)
 
     def __post_init__(self):
         validate_config(self)
-        if self.scale_min > self.scale_max:
-            raise ConfigError(f"scale_min={self.scale_min} exceeds scale_max="
-                             f"{self.scale_max}")
-        for a, b in (("crop_height", "crop_width"), ("resize_height", "resize_width"),
-                     ("eval_height", "eval_width")):
-            if bool(getattr(self, a)) != bool(getattr(self, b)):
-                raise ConfigError(f"set both --{a} and --{b}, or neither")
+        self.check_augment()
+        if bool(self.eval_height) != bool(self.eval_width):
+            raise ConfigError(f"--eval_height={self.eval_height} and --eval_width="
+                              f"{self.eval_width}: set both (HEIGHT and WIDTH) or neither")
 
     def to_json(self):
         return dataclasses.asdict(self)

@@ -90,7 +90,6 @@ class Trainer:
         keras.mixed_precision.set_global_policy(c.precision)
 
     def _load_data(self):
-        from tf_nas_seg import data
 
         c = self.config
         train, val = load_sources(c)
@@ -100,11 +99,7 @@ class Trainer:
                              f"--batch_size={c.batch_size}; lower --batch_size")
         self.train_src = train.cache_in_memory()
         self.val_src = val
-        crop = (c.crop_height, c.crop_width) if c.crop_height else None
-        resize = (c.resize_height, c.resize_width) if c.resize_height else None
-        scale = None if c.scale_min == c.scale_max == 1.0 else (c.scale_min, c.scale_max)
-        self.augment = data.AugmentConfig(flip=c.flip, scale_range=scale, crop_size=crop,
-                                          resize=resize)
+        self.augment = c.augment_config()
         self.input_hw = self.augment.output_size(train.image_size)
         if self.input_hw is None:
             raise TrainError("training images differ in size: set --crop_height/--crop_width"

@@ -48,6 +48,10 @@ def define_flags(config_cls, flag_values=flags.FLAGS, skip=()):
                               **kwargs)
         else:
             flags.DEFINE_string(field.name, default, meta["help"], **kwargs)
+    # Older flag names (a class attribute FLAG_ALIASES = {old: new}) keep flagfiles working.
+    for old, new in getattr(config_cls, "FLAG_ALIASES", {}).items():
+        if old not in flag_values and new in flag_values:
+            flags.DEFINE_alias(old, new, flag_values=flag_values)
 
 
 def config_from_flags(config_cls, flag_values=flags.FLAGS, **overrides):

@@ -21,7 +21,8 @@ from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.space.genotype import write_json_atomic
 
 
-def check_or_write_config(run_dir, current, resumable_changes, error_cls, defaults=None):
+def check_or_write_config(run_dir, current, resumable_changes, error_cls, defaults=None,
+                          renamed=None):
     """Writes `run_dir/config.json`, or checks it against the one already there.
 
     Args:
@@ -33,6 +34,8 @@ def check_or_write_config(run_dir, current, resumable_changes, error_cls, defaul
             config (the run was started by an older version, before the setting
             existed) matches when this invocation leaves it at its default, which
             reproduces the older behaviour.
+        renamed: {old key: new key} of settings renamed since: a saved config written
+            under the old names is read (and rewritten) under the new ones.
 
     Raises:
         error_cls: The directory holds a run with other settings.
@@ -42,6 +45,9 @@ def check_or_write_config(run_dir, current, resumable_changes, error_cls, defaul
     if os.path.exists(path):
         saved = read_json(path, error_cls, "it records the run's settings; restore it, "
                           "or pass a new --run_dir")
+        for old, new in (renamed or {}).items():
+            if old in saved and new not in saved:
+                saved[new] = saved.pop(old)
         defaults = defaults or {}
         changed = sorted(
             k for k in set(saved) | set(current)

@@ -2,7 +2,8 @@
 
 `bin/plot RUN_DIR` tells the kind of directory by its files:
 
-- a sweep (`results.json` beside a config with `sweep_dir`): the Pareto plot, then
+- a sweep (`results.json` beside a config with `lambdas` and `peers`, or the older
+  `sweep_dir`): the Pareto plot, then
   every point's search and training directories;
 - a search (`config.json` with `method`, `history.json` of epochs): the derived cells
   (`genotype.json`, or the last `genotypes/epoch_*.json` of a search in progress), the
@@ -41,7 +42,7 @@ def kind_of(path):
             return "latency_report"
         return None
     config = _read(os.path.join(path, "config.json")) or {}
-    if "sweep_dir" in config:
+    if "sweep_dir" in config or ("lambdas" in config and "peers" in config):  # old or new
         return "sweep"
     if "peer" in config and "genotype" in config:
         return "train"
@@ -132,7 +133,7 @@ def redraw(path):
     if kind is None:
         raise PlotError(f"{path} is not a sweep, search or training run directory (no "
                         "config.json of one) nor a latency validation report: give the "
-                        "--run_dir of bin/search or bin/train, the --sweep_dir of "
+                        "--run_dir of bin/search or bin/train, the --run_dir of "
                         "bin/sweep, or the --out JSON of bin/latency_table --mode=validate")
     return {"sweep": redraw_sweep, "search": redraw_search, "train": redraw_train,
             "latency_report": redraw_latency_report}[kind](path)
