@@ -178,6 +178,8 @@ def test_one_hot_expectation_is_the_derived_network_prediction(supernet, calibra
         predicted = table.predict([e.key for e in profile.network_entries(space, genotype)])
         probs = _one_hot(genotype, supernet)
         expected = cost.numpy(probs) + _aggregation_ms(cost, genotype)
+        # Both sides are float64 NumPy sums of the same table values (one-hot weights),
+        # no TensorFlow kernel involved: only summation order differs, so tight is right.
         assert expected == pytest.approx(predicted, rel=1e-9)
         assert cost.cost_of(genotype) == pytest.approx(predicted, rel=1e-9)
         tensor = cost({k: keras.ops.convert_to_tensor(v, "float32")
