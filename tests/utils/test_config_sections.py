@@ -11,6 +11,7 @@ from tf_nas_seg.data.augment_config import AugmentConfig
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.latency.config import LatencyTableConfig
 from tf_nas_seg.search.search_config import SearchConfig
+from tf_nas_seg.sweep.sweep_config import SweepConfig
 from tf_nas_seg.train.train_config import TrainConfig
 
 COMMANDS = {
@@ -21,6 +22,7 @@ COMMANDS = {
     BenchmarkConfig: (sections.DeviceSection,),
     LatencyTableConfig: (sections.SpaceSection, sections.ClassesSection,
                          sections.SeedSection, sections.DeviceSection),
+    SweepConfig: (sections.ThreadsSection,),
 }
 # The only section fields a command redeclares, each for another default or help.
 OVERRIDES = {TrainConfig: {"scale_min", "scale_max", "checkpoint_every"},

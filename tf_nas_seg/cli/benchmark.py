@@ -15,6 +15,7 @@ import sys
 from absl import app, logging
 
 from tf_nas_seg.config_sections import DEVICES, DeviceSection
+from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
 
@@ -58,9 +59,7 @@ define_flags(BenchmarkConfig)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
-    logging.set_verbosity(logging.WARNING)
+    begin(argv, logging.WARNING)
     config = config_from_flags(BenchmarkConfig)
     import tensorflow as tf
 
@@ -93,8 +92,7 @@ def main(argv):
                                width_multiplier=config.width_multiplier, latency_table=table,
                                progress=lambda line: print(line, file=sys.stderr, flush=True))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     report["command"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
     table_text = markdown_table(report)
     report["markdown"] = table_text

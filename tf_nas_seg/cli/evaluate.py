@@ -14,6 +14,7 @@ import sys
 from absl import app, logging
 
 from tf_nas_seg.config_sections import DataSection, SeedSection
+from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
@@ -45,9 +46,7 @@ define_flags(EvaluateConfig)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
-    logging.set_verbosity(logging.INFO)
+    begin(argv, logging.INFO)
     config = config_from_flags(EvaluateConfig)
     from tf_nas_seg.data import get_source, open_split
     from tf_nas_seg.evaluation import evaluate_source, load_predictor
@@ -85,8 +84,7 @@ def main(argv):
                                  max_images=config.max_images, overlays=config.overlays,
                                  overlay_dir=overlay_dir)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     report = {"model": os.path.abspath(config.model), "model_format": predictor.kind,
               "dataset": config.dataset, "split": config.split,
               "resolution": list(size) if size else "native",

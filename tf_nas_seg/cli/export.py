@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import sys
+from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import ConfigError, UserError
 
 from absl import app, logging
@@ -18,7 +19,12 @@ from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, settin
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-    """Settings of bin/export (each field is a flag)."""
+    """Settings of bin/export (each field is a flag).
+
+    It takes none of the shared sections (`tf_nas_seg.config_sections`): the data set,
+    classes and crop come from the training run's own config.json beside --model, so
+    --data_dir here only relocates that data set, and the export runs on the CPU.
+    """
 
     model: str = setting("", "The model to export: the model.keras (or best.keras) of a "
                          "bin/train run. Its config.json and train_summary.json, beside "
@@ -84,9 +90,7 @@ def data_of_run(model_path, data_dir=""):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag")
-    logging.set_verbosity(logging.WARNING)
+    begin(argv, logging.WARNING)
     config = config_from_flags(ExportConfig)
     from tf_nas_seg.export import export_model
 
@@ -105,8 +109,7 @@ def main(argv):
             command=" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
             progress=lambda line: print(line, flush=True))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     for key, message in card["skipped"].items():
         print(f"note: {key} not exported: {message}", file=sys.stderr)
     directory = os.path.join(os.path.abspath(config.out_dir), config.name, str(config.version))

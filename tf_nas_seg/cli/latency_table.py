@@ -27,6 +27,7 @@ import time
 
 from absl import app, flags, logging
 
+from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import ConfigError, UserError
 from tf_nas_seg.latency.config import LatencyTableConfig
 from tf_nas_seg.search.latency_space import space_from_config
@@ -183,10 +184,7 @@ def _validate_in_workers(config):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
-                             "(see --helpfull)")
-    logging.set_verbosity(logging.WARNING)
+    begin(argv, logging.WARNING)
     from tf_nas_seg.latency.errors import TimingError
 
     try:
@@ -194,8 +192,7 @@ def main(argv):
         check_flags(config)  # before TensorFlow starts: bad input fails fast
         result = run(config)
     except (TimingError, UserError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     except KeyboardInterrupt:
         print("interrupted; what was measured is saved: rerun the same command to "
               "resume", file=sys.stderr)

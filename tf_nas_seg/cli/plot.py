@@ -12,6 +12,7 @@ import sys
 
 from absl import app
 
+from tf_nas_seg.cli.common import user_error
 from tf_nas_seg.errors import UserError
 
 
@@ -24,8 +25,7 @@ def main(argv):
     try:
         written = redraw(argv[1])
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     if not written:
         print(f"error: {argv[1]} has no figures to draw yet (no history, genotype or "
               "results written so far)", file=sys.stderr)

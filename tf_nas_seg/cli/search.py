@@ -13,6 +13,7 @@ import sys
 
 from absl import app, logging
 
+from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -21,10 +22,7 @@ define_flags(SearchConfig)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
-                             "(see --helpfull)")
-    logging.set_verbosity(logging.INFO)
+    begin(argv, logging.INFO)
     from tf_nas_seg.search.search_runner import run_search
 
     try:
@@ -41,8 +39,7 @@ def main(argv):
             os.execv(sys.executable, [sys.executable] + sys.argv)
         summary = run_search(config)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     run_dir = os.path.abspath(config.run_dir)
     if summary["status"] != "completed":
         print(f"search stopped at iteration {summary['iterations_done']} of "

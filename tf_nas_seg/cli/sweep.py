@@ -16,6 +16,7 @@ import sys
 
 from absl import app, flags, logging
 
+from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.sweep.sweep_config import SweepConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -36,17 +37,13 @@ flags.DEFINE_float("pack_max_checkpoint_mib", 16.0, "With --pack_unfinished: lea
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
-                             "(see --helpfull)")
-    logging.set_verbosity(logging.INFO)
+    begin(argv, logging.INFO)
     from tf_nas_seg.sweep import run_sweep
 
     try:
         config = config_from_flags(SweepConfig)
     except UserError as e:  # a setting out of its bounds or choices, named
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     if flags.FLAGS.pack:
         from tf_nas_seg.sweep.pack import pack_sweep
 
@@ -58,15 +55,13 @@ def main(argv):
                                 unfinished=flags.FLAGS.pack_unfinished,
                                 max_checkpoint_mib=flags.FLAGS.pack_max_checkpoint_mib)
         except UserError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return user_error(e)
         print(json.dumps(packed, indent=2))
         return 0
     try:
         results = run_sweep(config.replace(run_dir=os.path.expanduser(config.run_dir)))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     sweep_dir = os.path.abspath(os.path.expanduser(config.run_dir))
     with open(os.path.join(sweep_dir, "results.md"), encoding="utf-8") as f:
         print(f.read())

@@ -14,6 +14,7 @@ import sys
 
 from absl import app, logging
 
+from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.train.train_config import TrainConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -22,18 +23,14 @@ define_flags(TrainConfig)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; every setting is a --flag "
-                             "(see --helpfull)")
-    logging.set_verbosity(logging.INFO)
+    begin(argv, logging.INFO)
     from tf_nas_seg.train.trainer import run_training
 
     try:
         config = config_from_flags(TrainConfig)
         summary = run_training(config)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return user_error(e)
     if summary["status"] != "completed":
         print(f"training stopped at iteration {summary['iterations_done']} of "
               f"{summary['iterations']}; rerun the same command to resume",

@@ -3,8 +3,9 @@
 import dataclasses
 import shlex
 
-from tf_nas_seg.utils.flag_fields import setting, validate_config
+from tf_nas_seg.config_sections import ThreadsSection
 from tf_nas_seg.errors import ConfigError
+from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 METHODS = ("cas", "autortnet")
 PEERS = ("fast_scnn", "bisenetv2")
@@ -39,7 +40,7 @@ def parse_floats(text, name):
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(ThreadsSection):
     """Settings of `bin/sweep`; each field is also a command-line flag.
 
     A sweep is a set of points, each a network trained with one recipe: one searched
@@ -47,6 +48,11 @@ class SweepConfig:
     Every point is run by the ordinary commands (bin/search, bin/train) in its own run
     directory under `run_dir/points/`, so each resumes on its own, and all trained
     networks are timed together by bin/benchmark's interleaved method at the end.
+
+    Of the shared sections it takes only `ThreadsSection` (the shared benchmark's
+    threads): the data, augmentation, seed and run settings of its points come from the
+    search and training flagfiles it runs, and its `run_dir` holds points, not a
+    checkpointed run of its own.
     """
 
     FLAG_ALIASES = {"sweep_dir": "run_dir", "resolution": "size"}  # older flag names
@@ -119,8 +125,6 @@ class SweepConfig:
                               lower=1, upper=100000)
     bench_warmup: int = setting(10, "Untimed runs per network before timing.", lower=0,
                                 upper=100000)
-    threads: int = setting(0, "TensorFlow intra-op threads of the benchmark; 0: one per "
-                           "core.", lower=0, upper=1024)
     order: str = setting("stages", "Order of the work: 'stages' runs every search, then "
                          "every training; 'points' trains each searched network right "
                          "after its search (then the peers, then the random networks, "
