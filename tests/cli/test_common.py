@@ -25,3 +25,43 @@ def test_user_error_prints_the_message_without_traceback_and_exits_2(capsys):
     assert user_error(ConfigError("--lr=-1 is below 0; pass a positive rate")) == 2
     err = capsys.readouterr().err
     assert err == "error: --lr=-1 is below 0; pass a positive rate\n"
+
+
+def _run_restart(tmp_path, env_value):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if env_value is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = env_value
+    script = ("import os, sys\n"
+              "print('run', os.environ.get('TF_ENABLE_ONEDNN_OPTS'), sys.argv[1:], flush=True)\n"
+              "from tf_nas_seg.cli.common import restart_without_onednn\n"
+              "restart_without_onednn('test')\n"
+              "print('kept', os.environ['TF_ENABLE_ONEDNN_OPTS'])\n")
+    path = tmp_path / "command.py"
+    path.write_text(script)
+    out = subprocess.run([sys.executable, str(path), "--flag=1"], env=env, text=True,
+                         capture_output=True, timeout=120, check=True)
+    return out.stdout.splitlines()
+
+
+def test_restart_without_onednn_reexecutes_once_with_the_same_arguments(tmp_path):
+    assert _run_restart(tmp_path, None) == ["run None ['--flag=1']", "run 0 ['--flag=1']", "kept 0"]
+
+
+def test_restart_without_onednn_keeps_a_setting_the_user_chose(tmp_path):
+    assert _run_restart(tmp_path, "1") == ["run 1 ['--flag=1']", "kept 1"]
+
+
+def test_train_reads_the_method_of_a_genotype_file(tmp_path):
+    from tf_nas_seg.cli.train import _genotype_method
+
+    path = tmp_path / "genotype.json"
+    path.write_text('{"method": "autortnet"}')
+    assert _genotype_method(str(path)) == "autortnet"
+    path.write_text("[1, 2]")
+    assert _genotype_method(str(path)) is None  # run_training names the problem
+    assert _genotype_method(str(tmp_path / "missing.json")) is None
+    assert _genotype_method("") is None

@@ -13,7 +13,7 @@ import sys
 
 from absl import app, logging
 
-from tf_nas_seg.cli.common import begin, user_error
+from tf_nas_seg.cli.common import begin, restart_without_onednn, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -27,16 +27,8 @@ def main(argv):
 
     try:
         config = config_from_flags(SearchConfig)
-        if config.method == "autortnet" and "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
-            # NOTE: with TensorFlow 2.21's oneDNN CPU kernels the AutoRTNet search step
-            # corrupts the heap (glibc "double free or corruption", abort) at inputs of
-            # 176x240 and 192x256, while 64x128 runs; with TensorFlow's own kernels all
-            # run. Until the op is pinned down, AutoRTNet searches restart themselves
-            # with oneDNN off (set TF_ENABLE_ONEDNN_OPTS=1 to override).
-            logging.warning("AutoRTNet search: restarting with TF_ENABLE_ONEDNN_OPTS=0 "
-                            "(see tf_nas_seg/cli/search.py)")
-            os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-            os.execv(sys.executable, [sys.executable] + sys.argv)
+        if config.method == "autortnet":
+            restart_without_onednn("AutoRTNet search")
         summary = run_search(config)
     except UserError as e:
         return user_error(e)

@@ -14,7 +14,7 @@ import sys
 
 from absl import app, logging
 
-from tf_nas_seg.cli.common import begin, user_error
+from tf_nas_seg.cli.common import begin, restart_without_onednn, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.train.train_config import TrainConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -28,6 +28,8 @@ def main(argv):
 
     try:
         config = config_from_flags(TrainConfig)
+        if _genotype_method(config.genotype) == "autortnet":
+            restart_without_onednn("training an AutoRTNet network")
         summary = run_training(config)
     except UserError as e:
         return user_error(e)
@@ -43,6 +45,18 @@ def main(argv):
         "params": summary["params"], "wall_time_seconds": summary["wall_time_seconds"],
     }, indent=2))
     return 0
+
+
+def _genotype_method(path):
+    """The search method a genotype file names, or None (no file, or one that run_training
+    will refuse with its own message)."""
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f).get("method")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def run():
