@@ -11,7 +11,12 @@ Each is a compiled `tf.function`; the figure is the median of --repeats runs aft
 process's maximum resident set size after each phase.
 
     python benchmarks/search_step.py [--repeats=10] [--only=darts] [--second_order]
-        [--weight_optimizer=keras_sgd] [--count_only]
+        [--weight_optimizer=keras_sgd] [--count_only] [--graph_optimizer=on]
+        [--bn_running_stats] [--cas_size=camvid]
+
+--graph_optimizer and --bn_running_stats are bin/search's settings (same defaults), so
+the cost of each can be measured; --cas_size=camvid times the CAS supernet of
+configs/camvid.cfg (C=8, stem 24, batch 8 of 176x240, 11 classes) instead of the demo's.
 """
 
 import json
@@ -34,6 +39,7 @@ from tf_nas_seg.networks.cas_layout import CASLayout  # noqa: E402
 from tf_nas_seg.search.cas_supernet import CASSupernet  # noqa: E402
 from tf_nas_seg.search.darts_supernet import DartsSupernet  # noqa: E402
 from tf_nas_seg.utils.fused_sgd import FusedSGD  # noqa: E402
+from tf_nas_seg.utils.run_state import set_graph_optimizer  # noqa: E402
 
 flags.DEFINE_integer("repeats", 10, "Timed runs per figure (the median is reported).",
                      lower_bound=1)
@@ -46,6 +52,12 @@ flags.DEFINE_enum("weight_optimizer", "fused_sgd", ["fused_sgd", "keras_sgd"],
                   "keras.optimizers.SGD (the same update in generic ops), to compare.")
 flags.DEFINE_bool("count_only", False, "Only build and trace the step and count its graph "
                   "nodes (no timing).")
+flags.DEFINE_enum("graph_optimizer", "auto", ["auto", "on", "off"], "Grappler: as "
+                  "bin/search's --graph_optimizer (auto: off without a GPU).")
+flags.DEFINE_bool("bn_running_stats", False, "Update batch-norm moving statistics in the "
+                  "step, as bin/search's --bn_running_stats.")
+flags.DEFINE_enum("cas_size", "demo", ["demo", "camvid"], "CAS supernet configuration: "
+                  "configs/demo.cfg's or configs/camvid.cfg's.")
 FLAGS = flags.FLAGS
 
 
@@ -80,7 +92,8 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
     model.configure_search(sgd(0.025, momentum=0.9),
                            keras.optimizers.Adam(3e-4, beta_1=0.5, beta_2=0.999),
                            weight_decay=3e-4, arch_weight_decay=1e-3,
-                           second_order=second_order)
+                           second_order=second_order,
+                           bn_running_stats=FLAGS.bn_running_stats)
     step = tf.function(lambda w, a: model.train_step((w, a)))
     forward_train = tf.function(lambda x: model(x, training=True))
     forward_eval = tf.function(lambda x: model(x, training=False))
@@ -110,6 +123,7 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
 def main(argv):
     del argv
     keras.utils.set_random_seed(0)
+    graph_optimizer = set_graph_optimizer(FLAGS.graph_optimizer)
     rng = np.random.default_rng(0)
     results = []
     orders = [False, True] if FLAGS.second_order else [False]
@@ -121,15 +135,21 @@ def main(argv):
                                   DartsSupernet(), *batches, order))
     if FLAGS.only in ("all", "cas"):
         for order in orders:
-            # configs/demo.cfg: synthetic 64x128 scenes, 6 classes, C=8, stem 16, batch 8.
-            batches = [((rng.random((8, 64, 128, 3)) * 255).astype("float32"),
-                        rng.integers(0, 6, size=(8, 64, 128)).astype("int32"))
+            if FLAGS.cas_size == "demo":
+                # configs/demo.cfg: synthetic 64x128 scenes, 6 classes, C=8, stem 16, b 8.
+                shape, classes, stem, name = (64, 128), 6, 16, "cas_supernet_demo_c8_b8_64x128"
+            else:
+                # configs/camvid.cfg: 176x240 crops, 11 classes, C=8, stem 24, batch 8.
+                shape, classes, stem, name = ((176, 240), 11, 24,
+                                              "cas_supernet_camvid_c8_b8_176x240")
+            batches = [((rng.random((8, *shape, 3)) * 255).astype("float32"),
+                        rng.integers(0, classes, size=(8, *shape)).astype("int32"))
                        for _ in range(2)]
-            model = CASSupernet(6, CASLayout(channels=8, stem_channels=16))
-            results.append(_bench("cas_supernet_demo_c8_b8_64x128", model, *batches,
-                                  order))
+            model = CASSupernet(classes, CASLayout(channels=8, stem_channels=stem))
+            results.append(_bench(name, model, *batches, order))
     print(json.dumps({
         "results": results,
+        "graph_optimizer": graph_optimizer, "bn_running_stats": FLAGS.bn_running_stats,
         "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
                         "python": platform.python_version(), "cpus": os.cpu_count(),
                         "intra_op_threads":

@@ -109,3 +109,37 @@ def test_every_search_model_keeps_the_contract():
     assert genotype.method == "darts"
     assert [len(genotype.cell(t).nodes) for t in ("normal", "reduce")] == [2, 2]
     assert set(darts.arch_panels()) == {"normal", "reduce"}
+
+
+@pytest.mark.parametrize("running_stats", [False, True])
+def test_configure_search_sets_running_stats_of_every_batch_norm(running_stats):
+    from tf_nas_seg.ops.batch_norm import BatchNorm
+
+    model = _model()
+    model.configure_search(keras.optimizers.SGD(0.1), keras.optimizers.Adam(0.01),
+                           bn_running_stats=running_stats)
+    layers = [la for la in model._flatten_layers() if isinstance(la, BatchNorm)]
+    assert len(layers) > 10
+    assert {la.track_running_stats for la in layers} == {running_stats}
+    stats = [v for la in layers for v in (la.moving_mean, la.moving_variance)]
+    before = _snapshot(stats)
+    model.train_step((_batch(0), _batch(1)))
+    moved = [not np.array_equal(a, b) for a, b in zip(before, _snapshot(stats))]
+    assert any(moved) == running_stats
+
+
+def test_search_updates_do_not_depend_on_running_stats():
+    """The steps normalise with batch statistics: the moving ones are never read."""
+    results = []
+    for running_stats in (False, True):
+        keras.utils.set_random_seed(3)
+        model = _model()
+        model.configure_search(keras.optimizers.SGD(0.1, momentum=0.9),
+                               keras.optimizers.Adam(0.01), bn_running_stats=running_stats)
+        for i in range(2):
+            model.train_step((_batch(2 * i), _batch(2 * i + 1)))
+        results.append(_snapshot(model.weight_variables + model.arch_variables))
+    # Same ops on the same machine: equal up to the float32 rounding that multithreaded
+    # kernels may reorder; reading the moving statistics would change them at 1e-1.
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -53,3 +53,29 @@ def test_setting_dropped_from_the_saved_run_is_refused(tmp_path):
     with pytest.raises(_Mismatch, match="schedule"):
         check_or_write_config(str(tmp_path), {"lr": 0.1}, (), _Mismatch,
                               defaults={"lr": 0.1})
+
+
+@pytest.mark.parametrize("mode", ["on", "off", "auto"])
+def test_set_graph_optimizer_applies_the_mode(mode):
+    import tensorflow as tf
+
+    from tf_nas_seg.utils.run_state import set_graph_optimizer
+
+    before = tf.config.optimizer.get_experimental_options()
+    try:
+        applied = set_graph_optimizer(mode)
+        expected = mode if mode != "auto" else (
+            "on" if tf.config.list_physical_devices("GPU") else "off")
+        assert applied == expected
+        options = tf.config.optimizer.get_experimental_options()
+        assert options.get("disable_meta_optimizer", False) == (expected == "off")
+    finally:
+        tf.config.optimizer.set_experimental_options(
+            {"disable_meta_optimizer": before.get("disable_meta_optimizer", False)})
+
+
+def test_set_graph_optimizer_refuses_an_unknown_mode():
+    from tf_nas_seg.utils.run_state import set_graph_optimizer
+
+    with pytest.raises(ValueError, match="auto, on or off"):
+        set_graph_optimizer("fast")

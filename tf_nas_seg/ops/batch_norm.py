@@ -22,11 +22,20 @@ class BatchNorm(keras.layers.Layer):
         momentum: Moving-average momentum; 0.9 matches PyTorch's default 0.1 update
             rate, the setting the papers' code used (Keras's default is 0.99).
         epsilon: Added to the variance.
+        track_running_stats: Update the moving statistics in training and normalise
+            with them at inference (PyTorch's name). When False, both training and
+            inference normalise with the batch's statistics and nothing is assigned:
+            what a search supernet wants, whose steps both use batch statistics and
+            whose moving statistics are never read (`BilevelSearchModel.
+            configure_search` turns them off). The moving variables are still created,
+            so checkpoints are the same either way.
     """
 
-    def __init__(self, affine=True, momentum=0.9, epsilon=1e-5, **kwargs):
+    def __init__(self, affine=True, momentum=0.9, epsilon=1e-5, track_running_stats=True,
+                 **kwargs):
         super().__init__(**kwargs)
         self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
 
@@ -51,6 +60,15 @@ class BatchNorm(keras.layers.Layer):
             import tensorflow as tf
 
             scale, offset = self._scale_offset(channels, "float32")
+            if not self.track_running_stats:
+                # NOTE: no moving-average assignments: with thousands of BN layers in a
+                # supernet these stateful ops (two per layer and forward pass) cost a
+                # third of the search step's first call (control edges the function
+                # runtime adds for every stateful op), and the search never reads them.
+                y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, scale, offset,
+                                                           epsilon=self.epsilon,
+                                                           is_training=True)
+                return y
             # The fused kernel computes in float32 for float16/bfloat16 inputs too.
             # Under a mixed-precision policy Keras autocasts variables read in `call`
             # to the compute dtype; the fused kernel wants its statistics in float32.
@@ -70,7 +88,9 @@ class BatchNorm(keras.layers.Layer):
                 is_training=False)
             return y
         scale, offset = self._scale_offset(channels, x.dtype)
-        if training:
+        if not self.track_running_stats:
+            mean, variance = ops.moments(x, axes=[0, 1, 2])
+        elif training:
             mean, variance = ops.moments(x, axes=[0, 1, 2])
             self.moving_mean.assign(self.momentum * self.moving_mean
                                     + (1.0 - self.momentum) * mean)
@@ -87,5 +107,6 @@ class BatchNorm(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"affine": self.affine, "momentum": self.momentum,
-                       "epsilon": self.epsilon})
+                       "epsilon": self.epsilon,
+                       "track_running_stats": self.track_running_stats})
         return config

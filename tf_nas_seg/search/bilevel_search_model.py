@@ -155,7 +155,7 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
                          cost_lambda=0.0,
                          weight_decay=5e-4, arch_weight_decay=1e-3, grad_clip_norm=5.0,
                          second_order=False, unrolled_lr=None, cost_form="additive",
-                         cost_exponent=0.6):
+                         cost_exponent=0.6, bn_running_stats=False):
         """Sets the two optimizers and the search hyper-parameters.
 
         Args:
@@ -173,6 +173,11 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
                 "fbnet" (CE * lambda * log(cost) ** cost_exponent, FBNet; the cost is
                 clamped at 1.0001 of its unit so the log stays positive).
             cost_exponent: Exponent of the log cost in the "fbnet" form.
+            bn_running_stats: Keep updating the batch-norm moving statistics of the
+                supernet's layers. Both steps normalise with batch statistics and the
+                search never evaluates the supernet at inference, so by default they
+                are off (`BatchNorm.track_running_stats`), which takes two stateful ops
+                per layer and forward pass out of the step.
         """
         if cost_form not in self.COST_FORMS:
             raise ConfigError(f"cost_form must be one of {self.COST_FORMS}, got "
@@ -188,6 +193,12 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
         self.grad_clip_norm = float(grad_clip_norm)
         self.second_order = bool(second_order)
         self.unrolled_lr = unrolled_lr
+        self.bn_running_stats = bool(bn_running_stats)
+        from tf_nas_seg.ops.batch_norm import BatchNorm
+
+        for layer in self._flatten_layers(include_self=False):
+            if isinstance(layer, BatchNorm):
+                layer.track_running_stats = self.bn_running_stats
         self.weight_optimizer.build(self.weight_variables)
         self.arch_optimizer.build(self.arch_variables)
         self.search_configured = True

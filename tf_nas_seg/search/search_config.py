@@ -8,7 +8,7 @@ from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
-                     "threads")
+                     "threads", "graph_optimizer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +81,16 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection):
     second_order: bool = setting(False, "Use the unrolled second-order DARTS gradient "
                                  "(finite-difference Hessian-vector product) instead of "
                                  "the first-order approximation CAS uses.")
+    bn_running_stats: bool = setting(False, "Update the batch-norm moving statistics of "
+                                     "the supernet. Both steps normalise with batch "
+                                     "statistics and the search never reads them; "
+                                     "updating them costs two stateful ops per layer and "
+                                     "pass (a third of the first step's compile time).")
+    graph_optimizer: str = setting("auto", "Grappler graph optimisation of the search "
+                                   "step: on, off, or auto (off without a GPU, where it "
+                                   "cost 20 s of the first step and made steps no "
+                                   "faster; on with one). See docs/DESIGN.md.",
+                                   choices=("auto", "on", "off"))
     # Cost.
     cost: str = setting("none", "Cost term of the architecture loss: 'none', 'params' "
                         "(millions), 'macs' (GMACs) or 'latency' (ms, from "

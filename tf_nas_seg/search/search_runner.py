@@ -17,7 +17,8 @@ from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint,
-                                       check_or_write_config, configure_tensorflow)
+                                       check_or_write_config, configure_tensorflow,
+                                       set_graph_optimizer)
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
 from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
@@ -50,6 +51,9 @@ class SearchRunner:
 
     def _configure_tensorflow(self):
         configure_tensorflow(self.config.seed, self.config.deterministic, self.config.threads)
+        applied = set_graph_optimizer(self.config.graph_optimizer)
+        logging.info("graph optimizer (Grappler): %s (--graph_optimizer=%s)", applied,
+                     self.config.graph_optimizer)
 
     def _load_data(self):
         from tf_nas_seg import data
@@ -116,7 +120,7 @@ class SearchRunner:
             cost_model=cost_model, cost_lambda=c.cost_lambda, weight_decay=c.weight_decay,
             arch_weight_decay=c.arch_weight_decay, grad_clip_norm=c.grad_clip,
             second_order=c.second_order, cost_form=c.cost_form,
-            cost_exponent=c.cost_exponent)
+            cost_exponent=c.cost_exponent, bn_running_stats=c.bn_running_stats)
         self.temperature = TemperatureSchedule(c.temperature_start, c.temperature_end,
                                                c.temperature_schedule)
         self.model = model

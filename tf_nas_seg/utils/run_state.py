@@ -73,6 +73,29 @@ def configure_tensorflow(seed, deterministic, threads):
             logging.warning("TensorFlow was already initialised; --threads ignored")
 
 
+def set_graph_optimizer(mode):
+    """Turns Grappler (TensorFlow's graph optimiser) on or off for this process.
+
+    NOTE: Grappler rewrites every `tf.function` graph on its first call. On a CPU the
+    search step's rewrites cost more than they return: at the demo size (62,571 nodes)
+    the first call took 51 s with Grappler and 31 s without, and steps took the same
+    time (1.1 and 1.0 s; docs/DESIGN.md, "Compile time"). On a GPU its layout and fusion
+    passes matter, so "auto" keeps it there.
+
+    Args:
+        mode: "on", "off", or "auto" (off when TensorFlow sees no GPU).
+
+    Returns:
+        "on" or "off", what was applied.
+    """
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"graph optimizer mode must be auto, on or off, got {mode!r}")
+    if mode == "auto":
+        mode = "on" if tf.config.list_physical_devices("GPU") else "off"
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": mode == "off"})
+    return mode
+
+
 class VariableCheckpoint:
     """Checkpoints `variables` (by position), a step counter and elapsed seconds.
 
