@@ -79,3 +79,25 @@ def test_set_graph_optimizer_refuses_an_unknown_mode():
 
     with pytest.raises(ValueError, match="auto, on or off"):
         set_graph_optimizer("fast")
+
+
+def test_graph_optimizer_block_restores_the_previous_setting():
+    import tensorflow as tf
+
+    from tf_nas_seg.utils.run_state import graph_optimizer
+
+    def disabled():
+        return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer",
+                                                                  False)
+
+    before = disabled()
+    try:
+        with graph_optimizer("off") as applied:
+            assert applied == "off" and disabled()
+        assert disabled() == before
+        with pytest.raises(RuntimeError):
+            with graph_optimizer("off"):
+                raise RuntimeError("the search failed")
+        assert disabled() == before
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})

@@ -18,7 +18,7 @@ from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint,
                                        check_or_write_config, configure_tensorflow,
-                                       set_graph_optimizer)
+                                       graph_optimizer)
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
 from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
@@ -51,9 +51,6 @@ class SearchRunner:
 
     def _configure_tensorflow(self):
         configure_tensorflow(self.config.seed, self.config.deterministic, self.config.threads)
-        applied = set_graph_optimizer(self.config.graph_optimizer)
-        logging.info("graph optimizer (Grappler): %s (--graph_optimizer=%s)", applied,
-                     self.config.graph_optimizer)
 
     def _load_data(self):
         from tf_nas_seg import data
@@ -195,7 +192,14 @@ class SearchRunner:
 
         If interrupted (SIGINT, SIGTERM or --stop_after_iterations) it checkpoints and
         returns a summary with status "interrupted"; the same command resumes.
+        Grappler is set by --graph_optimizer for the run and restored after it.
         """
+        with graph_optimizer(self.config.graph_optimizer) as applied:
+            logging.info("graph optimizer (Grappler): %s (--graph_optimizer=%s)", applied,
+                         self.config.graph_optimizer)
+            return self._run()
+
+    def _run(self):
         c = self.config
         os.makedirs(self.run_dir, exist_ok=True)
         self._check_or_write_config()

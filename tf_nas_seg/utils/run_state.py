@@ -9,6 +9,7 @@
   and returns; the same command then resumes.
 """
 
+import contextlib
 import os
 import signal
 import time
@@ -94,6 +95,20 @@ def set_graph_optimizer(mode):
         mode = "on" if tf.config.list_physical_devices("GPU") else "off"
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": mode == "off"})
     return mode
+
+
+@contextlib.contextmanager
+def graph_optimizer(mode):
+    """`set_graph_optimizer(mode)` for the duration of a `with` block; yields the mode
+    applied and restores the previous setting after, so that a search run in-process
+    (tests, notebooks) leaves later training with TensorFlow's defaults."""
+    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer",
+                                                                 False)
+    applied = set_graph_optimizer(mode)
+    try:
+        yield applied
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
 
 
 class VariableCheckpoint:
