@@ -141,3 +141,14 @@ def test_autortnet_build_calibrate_validate_and_latency_search(tmp_path):
     derived = summary["derived_predicted_cost"]
     assert derived["kind"] == "latency" and derived["value"] > 0
     assert "every layer" in derived["covers"]
+
+
+def test_a_table_another_process_is_writing_is_refused(tmp_path):
+    from tf_nas_seg.utils.run_state import RunLock
+
+    table = tmp_path / "table.json"
+    with RunLock(table, "bin/latency_table --mode=build", RuntimeError, is_file=True):
+        result = _run("--mode=build", f"--table={table}", *TINY, *FAST)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "table.json is in use by bin/latency_table --mode=build (pid" in result.stderr
+    assert not table.exists()

@@ -126,3 +126,13 @@ def test_bad_settings_are_clear_errors(base, tmp_path):
         SearchConfig(**{**TINY, "channels": 0})
     with pytest.raises(ValueError, match="cost='flops' must be one of"):
         SearchConfig(**{**TINY, "cost": "flops"})
+
+
+def test_a_second_search_on_a_run_directory_in_use_is_refused(tmp_path):
+    from tf_nas_seg.utils.run_state import RunLock
+
+    config = _config(tmp_path, "busy")
+    with RunLock(config.run_dir, "bin/search", RuntimeError):
+        with pytest.raises(SearchError, match="busy is in use by bin/search"):
+            run_search(config)
+    assert not (tmp_path / "busy" / "config.json").exists()  # refused before writing

@@ -130,7 +130,7 @@ def test_changed_settings_are_refused_and_a_second_sweep_is_locked_out(sweep, tm
     with open(sweep_dir / ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         result = _run("sweep", *args)
-    assert result.returncode == 2 and "another bin/sweep is running" in result.stderr
+    assert result.returncode == 2 and "is in use by" in result.stderr
 
 
 def test_plot_redraws_every_figure_from_files(sweep):

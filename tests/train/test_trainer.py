@@ -120,3 +120,12 @@ def test_mixed_precision_trains_with_loss_scaling(tmp_path):
     model = keras.saving.load_model(summary["model"], compile=False)
     assert model.get_layer("downsample_conv").compute_dtype == "float16"
     assert keras.mixed_precision.dtype_policy().name == "float32"  # restored for others
+
+
+def test_a_second_training_on_a_run_directory_in_use_is_refused(tmp_path):
+    from tf_nas_seg.utils.run_state import RunLock
+
+    with RunLock(tmp_path / "run", "bin/train", RuntimeError):
+        with pytest.raises(TrainError, match="run is in use by bin/train"):
+            run_training(TrainConfig(run_dir=str(tmp_path / "run"), **TINY))
+    assert not (tmp_path / "run" / "config.json").exists()

@@ -101,3 +101,51 @@ def test_graph_optimizer_block_restores_the_previous_setting():
         assert disabled() == before
     finally:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
+
+
+def test_run_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
+    from tf_nas_seg.utils.run_state import RunLock
+
+    with RunLock(tmp_path, "bin/search", RuntimeError):
+        with pytest.raises(RuntimeError, match=r"in use by bin/search \(pid \d+, started"):
+            with RunLock(tmp_path, "bin/train", RuntimeError):
+                pass
+    with RunLock(tmp_path, "bin/train", RuntimeError):  # released on exit
+        pass
+
+
+def test_run_lock_of_a_file_locks_its_dot_lock(tmp_path):
+    from tf_nas_seg.utils.run_state import RunLock
+
+    table = tmp_path / "table.json"
+    with RunLock(table, "bin/latency_table", RuntimeError, is_file=True):
+        assert (tmp_path / "table.json.lock").exists()
+        with pytest.raises(RuntimeError, match="table.json is in use"):
+            with RunLock(table, "bin/latency_table", RuntimeError, is_file=True):
+                pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tf_nas_seg.utils.run_state import RunLock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from tf_nas_seg.utils.run_state import RunLock\n"
+         f"with RunLock({str(tmp_path)!r}, 'bin/search', RuntimeError):\n"
+         "    print('held', flush=True)\n"
+         "    time.sleep(120)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match="in use by bin/search"):
+            with RunLock(tmp_path, "bin/search", RuntimeError):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+    with RunLock(tmp_path, "bin/search", RuntimeError):
+        pass

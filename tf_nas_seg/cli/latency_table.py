@@ -183,6 +183,22 @@ def _validate_in_workers(config):
                              "rerun the same command to resume from the saved rounds")
 
 
+def _run_locked(config):
+    """`run`, holding a lock on the file it writes (the table; validate: the report), so
+    that two processes never write one table. A validation in worker processes leaves
+    the lock to each worker in turn."""
+    from tf_nas_seg.latency.errors import TimingError
+    from tf_nas_seg.utils.run_state import RunLock
+
+    path = config.out if config.mode == "validate" else config.table
+    if not path or (config.mode == "validate" and config.network_processes > 1
+                    and not config.max_rounds):
+        return run(config)
+    with RunLock(path, f"bin/latency_table --mode={config.mode}", TimingError,
+                 is_file=True):
+        return run(config)
+
+
 def main(argv):
     begin(argv, logging.WARNING)
     from tf_nas_seg.latency.errors import TimingError
@@ -190,7 +206,7 @@ def main(argv):
     try:
         config = config_from_flags(LatencyTableConfig)
         check_flags(config)  # before TensorFlow starts: bad input fails fast
-        result = run(config)
+        result = _run_locked(config)
     except (TimingError, UserError) as e:
         return user_error(e)
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from tf_nas_seg.search.methods import SearchError, get_method
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
-from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint,
+from tf_nas_seg.utils.run_state import (RunLock, StopSignals, VariableCheckpoint,
                                        check_or_write_config, configure_tensorflow,
                                        graph_optimizer)
 from tf_nas_seg.space.genotype import write_json_atomic
@@ -194,7 +194,8 @@ class SearchRunner:
         returns a summary with status "interrupted"; the same command resumes.
         Grappler is set by --graph_optimizer for the run and restored after it.
         """
-        with graph_optimizer(self.config.graph_optimizer) as applied:
+        with RunLock(self.run_dir, "bin/search", SearchError), \
+                graph_optimizer(self.config.graph_optimizer) as applied:
             logging.info("graph optimizer (Grappler): %s (--graph_optimizer=%s)", applied,
                          self.config.graph_optimizer)
             return self._run()

@@ -20,7 +20,6 @@ run again. SIGINT/SIGTERM are passed on to the running child, which checkpoints;
 sweep then stops and the same command resumes it.
 """
 
-import fcntl
 import os
 import shlex
 import signal
@@ -464,16 +463,10 @@ class SweepRunner:
     def run(self):
         """Runs (or resumes) the sweep; returns the results dict (status 'completed',
         'interrupted' or 'stopped')."""
-        from tf_nas_seg.utils.run_state import check_or_write_config
+        from tf_nas_seg.utils.run_state import RunLock, check_or_write_config
 
         os.makedirs(self.dir, exist_ok=True)
-        lock = open(os.path.join(self.dir, ".lock"), "w")  # noqa: SIM115 (held for the run)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise SweepError(f"another bin/sweep is running on {self.dir}; wait for it to "
-                             "finish (or stop it) before starting this one") from None
+        lock = RunLock(self.dir, "bin/sweep", SweepError).__enter__()
         previous = {s: signal.signal(s, self._forward) for s in (signal.SIGINT,
                                                                  signal.SIGTERM)}
         try:
@@ -498,8 +491,7 @@ class SweepRunner:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
+            lock.__exit__(None, None, None)
 
 
 def run_sweep(config):

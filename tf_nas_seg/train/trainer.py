@@ -20,7 +20,7 @@ from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.utils.fused_sgd import FusedSGD
-from tf_nas_seg.utils.run_state import (StopSignals, VariableCheckpoint, check_or_write_config,
+from tf_nas_seg.utils.run_state import (RunLock, StopSignals, VariableCheckpoint, check_or_write_config,
                                         configure_tensorflow)
 from tf_nas_seg.viz.figures import draw_training_curves
 
@@ -235,7 +235,12 @@ class Trainer:
 
         If interrupted (SIGINT, SIGTERM or --stop_after_iterations) it checkpoints and
         returns a summary with status "interrupted"; the same command resumes.
+        A second process on the same run directory is refused (`RunLock`).
         """
+        with RunLock(self.run_dir, "bin/train", TrainError):
+            return self._run()
+
+    def _run(self):
         from tf_nas_seg.data import batch_stream
 
         c = self.config

@@ -172,6 +172,58 @@ class VariableCheckpoint:
         self.manager.save(checkpoint_number=int(step))
 
 
+class RunLock:
+    """Holds an exclusive lock on a run directory (or a file's `.lock`) for one process.
+
+    Two commands started on one run directory would both write its checkpoints; the
+    second one refuses instead, naming the process that holds the directory. The lock
+    is `fcntl.flock` on `<dir>/.lock`, released by the kernel when the holder exits,
+    even on SIGKILL, so a crashed run never leaves a stale lock behind.
+
+        with RunLock(run_dir, "bin/search", SearchError):
+            ...
+    """
+
+    def __init__(self, path, command, error_cls, is_file=False):
+        self.path = os.path.abspath(path) + ".lock" if is_file else os.path.join(
+            os.path.abspath(path), ".lock")
+        self.target = os.path.abspath(path)
+        self.command = command
+        self.error_cls = error_cls
+        self._file = None
+
+    def __enter__(self):
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        f = open(self.path, "a+")  # noqa: SIM115 (held until __exit__)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise self.error_cls(
+                f"{self.target} is in use by {holder}; wait for it to finish or stop it "
+                "(Ctrl-C checkpoints it), or pass another directory") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{self.command} (pid {os.getpid()}, started "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        f.flush()
+        self._file = f
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+        return False
+
+
 class StopSignals:
     """Context manager: SIGINT/SIGTERM set `.received` instead of killing the job."""
 
