@@ -136,3 +136,25 @@ def test_a_second_search_on_a_run_directory_in_use_is_refused(tmp_path):
         with pytest.raises(SearchError, match="busy is in use by bin/search"):
             run_search(config)
     assert not (tmp_path / "busy" / "config.json").exists()  # refused before writing
+
+
+def test_a_nan_loss_stops_the_search_and_keeps_the_last_good_checkpoint(tmp_path,
+                                                                      monkeypatch):
+    import tensorflow as tf
+
+    from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
+
+    original = BilevelSearchModel.weight_step
+
+    def diverging(self, weight_batch):  # the third weight update's loss is NaN
+        loss = original(self, weight_batch)
+        return tf.where(self.weight_optimizer.iterations >= 3, tf.constant(float("nan")),
+                        loss)
+
+    monkeypatch.setattr(BilevelSearchModel, "weight_step", diverging)
+    config = _config(tmp_path, "nan", checkpoint_every=2)
+    with pytest.raises(SearchError, match=r"weight_loss became nan at iteration 3; "
+                                          r".*last checkpoint \(iteration 2\).*lower --lr"):
+        run_search(config)
+    checkpoints = tf.train.get_checkpoint_state(str(tmp_path / "nan" / "checkpoints"))
+    assert checkpoints.model_checkpoint_path.endswith("ckpt-2")

@@ -129,3 +129,26 @@ def test_a_second_training_on_a_run_directory_in_use_is_refused(tmp_path):
         with pytest.raises(TrainError, match="run is in use by bin/train"):
             run_training(TrainConfig(run_dir=str(tmp_path / "run"), **TINY))
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_nan_loss_stops_training_and_names_the_last_good_checkpoint(tmp_path,
+                                                                     monkeypatch):
+    import tf_nas_seg.train.trainer as trainer_module
+
+    calls = {"n": 0}
+    real_isfinite = trainer_module.np.isfinite
+
+    class FakeNumpy:  # the loop's finiteness check sees NaN at the third iteration
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def isfinite(x):
+            calls["n"] += 1
+            return real_isfinite(x) and calls["n"] != 3
+
+    monkeypatch.setattr(trainer_module, "np", FakeNumpy())
+    with pytest.raises(TrainError, match=r"loss became .* at iteration 3; .*last "
+                                         r"checkpoint \(iteration 2\).*lower --lr"):
+        run_training(TrainConfig(run_dir=str(tmp_path / "run"),
+                                 **{**TINY, "checkpoint_every": 2}))

@@ -149,3 +149,64 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         holder.wait(timeout=60)
     with RunLock(tmp_path, "bin/search", RuntimeError):
         pass
+
+
+def _checkpoints(tmp_path, steps=(1, 2, 3)):
+    import keras
+
+    from tf_nas_seg.utils.run_state import VariableCheckpoint
+
+    v = keras.Variable([0.0, 0.0])
+    ckpt = VariableCheckpoint([v], str(tmp_path / "ckpt"), max_to_keep=5,
+                              error_cls=RuntimeError)
+    for step in steps:
+        v.assign([float(step), -float(step)])
+        ckpt.save(step)
+    return tmp_path / "ckpt"
+
+
+def _fresh(directory, shape=(2,)):
+    import keras
+
+    from tf_nas_seg.utils.run_state import VariableCheckpoint
+
+    v = keras.Variable(keras.ops.zeros(shape))
+    return v, VariableCheckpoint([v], str(directory), max_to_keep=5,
+                                 error_cls=RuntimeError)
+
+
+@pytest.mark.parametrize("damage", ["truncate_data", "delete_data", "garble_index"])
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, damage,
+                                                                 caplog):
+    import keras
+
+    directory = _checkpoints(tmp_path)
+    data = directory / "ckpt-3.data-00000-of-00001"
+    if damage == "truncate_data":
+        data.write_bytes(data.read_bytes()[:3])
+    elif damage == "delete_data":
+        data.unlink()
+    else:
+        (directory / "ckpt-3.index").write_bytes(b"not an index")
+    v, ckpt = _fresh(directory)
+    assert ckpt.restore()
+    assert int(ckpt.step) == 2
+    assert keras.ops.convert_to_numpy(v).tolist() == [2.0, -2.0]
+    assert "ckpt-3 is unreadable" in caplog.text and "using the one before" in caplog.text
+
+
+def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
+    directory = _checkpoints(tmp_path, steps=(1, 2))
+    for path in directory.glob("ckpt-*.index"):
+        path.write_bytes(b"garbage")
+    _, ckpt = _fresh(directory)
+    with pytest.raises(RuntimeError, match="no readable checkpoint .*ckpt-2, ckpt-1.*"
+                                           "delete that directory to start the run over"):
+        ckpt.restore()
+
+
+def test_a_checkpoint_of_another_model_is_refused_not_skipped(tmp_path):
+    directory = _checkpoints(tmp_path, steps=(1,))
+    _, ckpt = _fresh(directory, shape=(3,))
+    with pytest.raises(RuntimeError, match=r"does not match this model \(variable 0"):
+        ckpt.restore()

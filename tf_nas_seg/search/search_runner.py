@@ -260,8 +260,9 @@ class SearchRunner:
                     a_batch = next(arch_stream) if update_arch else w_batch
                     logs = steps[update_arch](w_batch, a_batch)
                     step += 1
-                    self.global_step.assign(step)
                     values = {k: float(v) for k, v in logs.items()}
+                    self._check_finite(values, step, update_arch)
+                    self.global_step.assign(step)
                     step_times.append(time.perf_counter() - tick)
                     bar.update(step - epoch * per_epoch, [
                         ("w_loss", values["weight_loss"]), ("a_ce", values["arch_ce"]),
@@ -292,6 +293,25 @@ class SearchRunner:
             write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
             return summary
         return self._finish()
+
+    def _check_finite(self, values, step, update_arch):
+        """Stops the search at a NaN or infinite loss or cost, keeping the last checkpoint.
+
+        The step that produced it has already changed the variables in memory, so
+        nothing is saved after it: the last checkpoint stays the last good state.
+        """
+        names = ["weight_loss", "expected_cost"] + (["arch_loss"] if update_arch else [])
+        bad = [(n, values[n]) for n in names if not math.isfinite(values[n])]
+        if not bad:
+            return
+        name, value = bad[0]
+        cause = ("--lr (the weights' learning rate) or --grad_clip" if name == "weight_loss"
+                 else "--arch_lr, or --cost_lambda if the cost term dominates")
+        raise SearchError(
+            f"the {name} became {value} at iteration {step}; nothing was saved after it, "
+            f"so the last checkpoint (iteration {int(self.state.step.numpy())}) is the "
+            f"last good state. Likely cause: too large a step; lower {cause} and start a "
+            "new --run_dir")
 
     def _start_epoch(self, epoch, total_epochs, fresh):
         """Per-epoch schedules: Gumbel temperature, beta warm-up, depth record."""

@@ -281,9 +281,12 @@ class Trainer:
                 images, labels = next(stream)
                 loss = float(train_step(images, labels))
                 if not np.isfinite(loss):
-                    raise TrainError(f"the loss became {loss} at iteration {step + 1}; lower "
-                                     "--lr (or use --precision=float32) and start a new "
-                                     "--run_dir")
+                    raise TrainError(
+                        f"the loss became {loss} at iteration {step + 1}; nothing was saved "
+                        "after it, so the last checkpoint (iteration "
+                        f"{int(self.state.step.numpy())}) is the last good state. Likely "
+                        "cause: too large a step; lower --lr (or use --precision=float32) "
+                        "and start a new --run_dir")
                 step += 1
                 self.loss_sum.assign_add(loss)
                 self.loss_count.assign_add(1)

@@ -111,6 +111,12 @@ def graph_optimizer(mode):
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
 
 
+# What reading a missing, truncated or garbled checkpoint raises (TF's readers, and the
+# Python side of restore: "Read less bytes than requested" is an IndexError).
+_UNREADABLE = (tf.errors.OpError, ValueError, IndexError, KeyError, EOFError, OSError,
+               AssertionError)
+
+
 class VariableCheckpoint:
     """Checkpoints `variables` (by position), a step counter and elapsed seconds.
 
@@ -145,21 +151,54 @@ class VariableCheckpoint:
         self._elapsed0 = 0.0
 
     def restore(self):
-        """Restores the latest checkpoint; returns False when there is none."""
+        """Restores the newest readable checkpoint; returns False when there is none.
+
+        A checkpoint whose files are missing, truncated or corrupt (a disk that filled
+        up, a copy cut short) is skipped with a warning naming it, and the one before
+        it is used; if none is readable the error names them all. A checkpoint of
+        another model (variable shapes differ) is refused, not skipped.
+        """
+        candidates = list(reversed(self.manager.checkpoints))
         latest = self.manager.latest_checkpoint
-        if latest is not None:
-            saved = dict(tf.train.list_variables(latest))
+        if latest is not None and latest not in candidates:
+            candidates.insert(0, latest)
+        skipped = []
+        restored = None
+        for path in candidates:
+            try:
+                saved = dict(tf.train.list_variables(path))
+            except _UNREADABLE as e:
+                skipped.append((path, e))
+                continue
             for i, shape in enumerate(self._shapes):
                 key = f"state/v{i:05d}/.ATTRIBUTES/VARIABLE_VALUE"
                 if key not in saved or tuple(saved[key]) != shape:
                     raise self._error_cls(
-                        f"checkpoint {latest} does not match this model (variable {i}: "
+                        f"checkpoint {path} does not match this model (variable {i}: "
                         f"{saved.get(key)} saved vs {list(shape)} now); resume with the "
                         "same settings or pass a new --run_dir")
-            self.checkpoint.restore(latest).assert_consumed()
-            logging.info("resumed from %s at step %d", latest, int(self.step))
+            try:
+                self.checkpoint.restore(path).assert_consumed()
+            except _UNREADABLE as e:
+                skipped.append((path, e))
+                continue
+            restored = path
+            break
+        for path, e in skipped:
+            logging.warning("checkpoint %s is unreadable (%s: %s); %s", path,
+                            type(e).__name__, str(e).splitlines()[0][:200],
+                            "using the one before it" if restored or path != skipped[-1][0]
+                            else "no earlier one")
+        if candidates and restored is None:
+            names = ", ".join(os.path.basename(p) for p, _ in skipped)
+            raise self._error_cls(
+                f"no readable checkpoint in {self.manager.directory} ({names}: corrupt or "
+                "incomplete); restore them from a copy, or delete that directory to start "
+                "the run over")
+        if restored is not None:
+            logging.info("resumed from %s at step %d", restored, int(self.step))
         self._started, self._elapsed0 = time.time(), float(self.elapsed.numpy())
-        return latest is not None
+        return restored is not None
 
     def elapsed_seconds(self):
         """Wall seconds of this run over all its invocations."""
