@@ -214,3 +214,17 @@ def test_model_card_paths_are_relative_to_the_working_directory(tmp_path, monkey
     outside = os.path.abspath(os.path.join(str(tmp_path), os.pardir, "elsewhere.keras"))
     assert portable_path(outside) == outside
     assert _shell_dir("saved_models/m") == '"$PWD/saved_models/m"'
+
+
+def test_the_signature_refuses_a_wrong_dtype_clearly(exported):
+    # NOTE: a wrong rank or channel count is not refused yet: a rank-3 uint8 tensor
+    # aborts the process in a convolution kernel (tensor_format.h check), see
+    # docs/EXPORT.md; so only the dtype is tested here.
+    root, _, _ = exported
+    signature = tf.saved_model.load(
+        str(root / "saved_models" / "tiny" / "1")).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="expected to be a uint8 tensor but is a float tensor"):
+        signature(images=tf.constant(np.zeros((1, 32, 48, 3), np.float32)))
+    out = signature(images=tf.constant(np.zeros((1, 32, 48, 3), np.uint8)))
+    assert out["class_map"].shape == (1, 32, 48)
