@@ -16,9 +16,24 @@ def serving_function(model):
     The network normalises raw 0..255 RGB itself (`networks.stem.Standardize`), so the
     signature only casts; resizing inside the network follows the input's runtime size
     (`ops.ResizeLike`), so batch, height and width are all dynamic.
+
+    NOTE: the signature declares its input with an unknown shape and checks rank and
+    channels itself, in the graph. Declared as [None, None, None, 3], a loaded
+    signature does not check the shape of what it is fed, and the graph's own check
+    is folded away against the declared shape: a rank-3 tensor (an image without its
+    batch axis) then aborted the whole process in a convolution kernel (TensorFlow
+    2.21). Now it is an InvalidArgumentError that says what was expected and what came.
     """
 
     def serve(images):
+        shape = tf.shape(images)
+        valid = tf.logical_and(tf.equal(tf.size(shape), 4),
+                               tf.equal(shape[tf.size(shape) - 1], 3))
+        check = tf.debugging.Assert(valid, [
+            "images must be a uint8 batch [batch, height, width, 3] of RGB images; "
+            "got shape", shape], summarize=8)
+        with tf.control_dependencies([check]):
+            images = tf.ensure_shape(tf.identity(images), (None, None, None, 3))
         logits = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
         return {"class_map": tf.argmax(logits, axis=-1, output_type=tf.int32),
                 "probabilities": tf.nn.softmax(logits, axis=-1)}
@@ -46,7 +61,7 @@ def export_saved_model(model, directory, warmup_images=(), model_name="model"):
 
     archive = keras.export.ExportArchive()
     archive.add_endpoint(SIGNATURE, serving_function(model), input_signature=[
-        tf.TensorSpec((None, None, None, 3), tf.uint8, name=INPUT_NAME)])
+        tf.TensorSpec(None, tf.uint8, name=INPUT_NAME)])
     archive.write_out(os.fspath(directory), verbose=False)
     if len(warmup_images):
         extra = os.path.join(directory, "assets.extra")
