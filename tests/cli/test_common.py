@@ -65,3 +65,21 @@ def test_train_reads_the_method_of_a_genotype_file(tmp_path):
     assert _genotype_method(str(path)) is None  # run_training names the problem
     assert _genotype_method(str(tmp_path / "missing.json")) is None
     assert _genotype_method("") is None
+
+
+@pytest.mark.parametrize("command", ["search", "train", "sweep", "latency_table",
+                                     "evaluate"])
+def test_a_flagfile_with_an_unknown_flag_is_refused_naming_it(command, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    flagfile = tmp_path / "typo.cfg"
+    flagfile.write_text("--chanels=8\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "bin" / command),
+                          f"--flagfile={flagfile}"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1
+    assert "Unknown command line flag 'chanels'" in out.stderr
+    assert "Traceback" not in out.stderr

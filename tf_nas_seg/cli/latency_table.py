@@ -25,7 +25,7 @@ import json
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import app, logging
 
 from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.errors import ConfigError, UserError
@@ -56,7 +56,9 @@ def parse_flags(argv):
                   "depend on; drop it (in a search --flagfile it is accepted and "
                   "ignored)", file=sys.stderr)
             sys.exit(2)
-    return flags.FLAGS(list(argv) + [f"--undefok={','.join(SEARCH_ONLY)}"])
+    # absl's own parser: an unknown flag is its one-line 'FATAL Flags parsing error',
+    # exit 1, as in every other command (not a traceback)
+    return app.parse_flags_with_usage(list(argv) + [f"--undefok={','.join(SEARCH_ONLY)}"])
 
 def check_flags(config):
     """Checks what can be checked before TensorFlow starts; ConfigError naming the fix."""
