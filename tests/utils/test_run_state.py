@@ -210,3 +210,16 @@ def test_a_checkpoint_of_another_model_is_refused_not_skipped(tmp_path):
     _, ckpt = _fresh(directory, shape=(3,))
     with pytest.raises(RuntimeError, match=r"does not match this model \(variable 0"):
         ckpt.restore()
+
+
+def test_another_models_checkpoint_is_refused_when_the_error_is_a_value_error(tmp_path):
+    import keras
+
+    from tf_nas_seg.errors import UserError  # a ValueError, as SearchError and TrainError
+    from tf_nas_seg.utils.run_state import VariableCheckpoint
+
+    directory = _checkpoints(tmp_path, steps=(1,))
+    ckpt = VariableCheckpoint([keras.Variable(keras.ops.zeros((3,)))], str(directory),
+                              error_cls=UserError)
+    with pytest.raises(UserError, match="does not match this model"):
+        ckpt.restore()

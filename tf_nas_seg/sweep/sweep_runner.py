@@ -466,7 +466,10 @@ class SweepRunner:
         from tf_nas_seg.utils.run_state import RunLock, check_or_write_config
 
         os.makedirs(self.dir, exist_ok=True)
-        lock = RunLock(self.dir, "bin/sweep", SweepError).__enter__()
+        with RunLock(self.dir, "bin/sweep", SweepError):
+            return self._run_locked(check_or_write_config)
+
+    def _run_locked(self, check_or_write_config):
         previous = {s: signal.signal(s, self._forward) for s in (signal.SIGINT,
                                                                  signal.SIGTERM)}
         try:
@@ -491,7 +494,6 @@ class SweepRunner:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            lock.__exit__(None, None, None)
 
 
 def run_sweep(config):

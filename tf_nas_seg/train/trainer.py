@@ -20,8 +20,8 @@ from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.utils.fused_sgd import FusedSGD
-from tf_nas_seg.utils.run_state import (RunLock, StopSignals, VariableCheckpoint, check_or_write_config,
-                                        configure_tensorflow)
+from tf_nas_seg.utils.run_state import (RunLock, StopSignals, VariableCheckpoint,
+                                       check_or_write_config, configure_tensorflow)
 from tf_nas_seg.viz.figures import draw_training_curves
 
 

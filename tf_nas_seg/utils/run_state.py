@@ -164,33 +164,24 @@ class VariableCheckpoint:
             candidates.insert(0, latest)
         skipped = []
         restored = None
-        for path in candidates:
+        for index, path in enumerate(candidates):
             try:
                 saved = dict(tf.train.list_variables(path))
-            except _UNREADABLE as e:
-                skipped.append((path, e))
-                continue
-            for i, shape in enumerate(self._shapes):
-                key = f"state/v{i:05d}/.ATTRIBUTES/VARIABLE_VALUE"
-                if key not in saved or tuple(saved[key]) != shape:
-                    raise self._error_cls(
-                        f"checkpoint {path} does not match this model (variable {i}: "
-                        f"{saved.get(key)} saved vs {list(shape)} now); resume with the "
-                        "same settings or pass a new --run_dir")
-            try:
+                self._check_shapes(path, saved)
                 self.checkpoint.restore(path).assert_consumed()
+            except self._error_cls:
+                raise  # another model's checkpoint (error classes may be ValueErrors)
             except _UNREADABLE as e:
-                skipped.append((path, e))
+                skipped.append(path)
+                logging.warning("checkpoint %s is unreadable (%s: %s); %s", path,
+                                type(e).__name__, str(e).splitlines()[0][:200],
+                                "using the one before it" if index + 1 < len(candidates)
+                                else "no earlier one")
                 continue
             restored = path
             break
-        for path, e in skipped:
-            logging.warning("checkpoint %s is unreadable (%s: %s); %s", path,
-                            type(e).__name__, str(e).splitlines()[0][:200],
-                            "using the one before it" if restored or path != skipped[-1][0]
-                            else "no earlier one")
         if candidates and restored is None:
-            names = ", ".join(os.path.basename(p) for p, _ in skipped)
+            names = ", ".join(os.path.basename(p) for p in skipped)
             raise self._error_cls(
                 f"no readable checkpoint in {self.manager.directory} ({names}: corrupt or "
                 "incomplete); restore them from a copy, or delete that directory to start "
@@ -199,6 +190,16 @@ class VariableCheckpoint:
             logging.info("resumed from %s at step %d", restored, int(self.step))
         self._started, self._elapsed0 = time.time(), float(self.elapsed.numpy())
         return restored is not None
+
+    def _check_shapes(self, path, saved):
+        """Refuses (error_cls, not skipped) a checkpoint written by another model."""
+        for i, shape in enumerate(self._shapes):
+            key = f"state/v{i:05d}/.ATTRIBUTES/VARIABLE_VALUE"
+            if key not in saved or tuple(saved[key]) != shape:
+                raise self._error_cls(
+                    f"checkpoint {path} does not match this model (variable {i}: "
+                    f"{saved.get(key)} saved vs {list(shape)} now); resume with the "
+                    "same settings or pass a new --run_dir")
 
     def elapsed_seconds(self):
         """Wall seconds of this run over all its invocations."""
