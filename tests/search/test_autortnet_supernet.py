@@ -174,6 +174,27 @@ def test_fbnet_form_gradient_matches_autodiff(supernet):
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("cost_value, over", [(12.0, True), (9.0, False)])
+def test_budget_form_pushes_only_over_the_target(supernet, cost_value, over):
+    supernet.cost_lambda, supernet.cost_form, supernet.cost_target = 0.3, "budget", 10.0
+    supernet.cost_model = object()  # any non-None model selects the budget branch
+    x = tf.Variable([0.3, -0.2])
+    with tf.GradientTape(persistent=True) as tape:
+        ce_x = 1.7 * tf.reduce_sum(tf.exp(x))
+        cost_x = cost_value * tf.reduce_sum(tf.exp(2 * x)) / tf.reduce_sum(
+            tf.exp(2 * tf.constant([0.3, -0.2])))
+        reference = ce_x + 0.3 * tf.maximum(cost_x - 10.0, 0.0)
+    loss, grads = supernet._combine(ce_x, [tape.gradient(ce_x, x)], cost_x,
+                                    [tape.gradient(cost_x, x)])
+    supernet.cost_model, supernet.cost_form = None, "additive"
+    np.testing.assert_allclose(float(loss), float(reference), rtol=1e-6)
+    np.testing.assert_allclose(grads[0].numpy(), tape.gradient(reference, x).numpy(),
+                               rtol=1e-5)
+    # Under the budget the cost adds nothing: the cross-entropy alone decides.
+    ce_grad = tape.gradient(ce_x, x).numpy()
+    assert np.allclose(grads[0].numpy(), ce_grad) != over
+
+
 def test_bad_autortnet_settings_say_what_to_change():
     from tf_nas_seg.search.search_config import SearchConfig
 
@@ -183,6 +204,10 @@ def test_bad_autortnet_settings_say_what_to_change():
         SearchConfig(method="autortnet", cost_mode="cas")
     with pytest.raises(ValueError, match="anneals downwards"):
         SearchConfig(temperature_start=0.1, temperature_end=1.0)
+    with pytest.raises(ValueError, match="--cost_form=budget needs a --cost"):
+        SearchConfig(cost="latency", cost_form="budget")
+    with pytest.raises(ValueError, match="--cost_form=budget needs a --cost"):
+        SearchConfig(cost="none", cost_form="budget", cost_target=20.0)
     with pytest.raises(Exception, match="method 'autortnet'"):
         build_autortnet_network(_cas_genotype(), 3)
 

@@ -295,3 +295,46 @@ def test_order_points_trains_each_searched_network_after_its_search(tmp_path):
             assert calls == [("search", "cas_lambda0.1"), ("search", "cas_lambda0.2"),
                              ("train", "cas_lambda0.1"), ("train", "cas_lambda0.2"),
                              ("train", "peer_fast_scnn")]
+
+
+def test_budget_points_search_with_the_budget_form(tmp_path):
+    from tf_nas_seg.sweep.sweep_config import SweepConfig
+    from tf_nas_seg.sweep.sweep_runner import SweepRunner
+
+    (tmp_path / "search.cfg").write_text(SEARCH)
+    (tmp_path / "train.cfg").write_text(TRAIN)
+    searches = {}
+
+    def run_child(module, argv, log_path, what):
+        run_dir = next(a.split("=", 1)[1] for a in argv if a.startswith("--run_dir="))
+        if module.endswith("search"):
+            searches[Path(run_dir).parent.name] = (what, argv)
+        summary = "search_summary.json" if module.endswith("search") else "train_summary.json"
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / summary).write_text('{"status": "completed"}')
+        return 0.0
+
+    runner = SweepRunner(SweepConfig(
+        run_dir=str(tmp_path / "sweep"), methods="cas", lambdas="0.1", targets="0.4,0.25",
+        budget_lambda=2.0, cost="macs", cas_flagfile=str(tmp_path / "search.cfg"),
+        train_flagfile=str(tmp_path / "train.cfg"), random=0, random_band=0.0, peers="",
+        stop_after="searches"))
+    runner.run_child = run_child
+    runner.write_results = lambda: {}
+    assert runner.run()["status"] == "stopped"
+    # Budgets replace the lambdas of the method: one search per budget, none per lambda.
+    assert sorted(searches) == ["cas_target0.25", "cas_target0.4"]
+    what, argv = searches["cas_target0.25"]
+    assert what == "search cas ≤0.25 GMACs"
+    assert {"--cost_form=budget", "--cost_target=0.25", "--cost_lambda=2.0",
+            "--cost=macs"} <= set(argv)
+
+
+def test_budgets_must_be_positive():
+    from tf_nas_seg.sweep.sweep_config import SweepConfig
+
+    assert SweepConfig(lambdas="0.1", autortnet_targets="14,18").target_list("autortnet") == [
+        14.0, 18.0]
+    assert SweepConfig(lambdas="0.1", autortnet_targets="14").target_list("cas") == []
+    with pytest.raises(ValueError, match="a budget must be > 0"):
+        SweepConfig(targets="10,0")

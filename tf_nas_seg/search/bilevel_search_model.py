@@ -20,7 +20,8 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
 
     - architecture step (DARTS order: first) on a batch of the architecture split:
       minimise L_val + cost_lambda * cost (or FBNet's L_val * cost_lambda *
-      log(cost) ** cost_exponent) with `arch_optimizer` (Adam); first order
+      log(cost) ** cost_exponent, or the budget form L_val + cost_lambda *
+      max(0, cost - cost_target)) with `arch_optimizer` (Adam); first order
       (xi = 0) by default, or second order: the unrolled DARTS gradient with a
       finite-difference Hessian-vector product (`second_order=True`);
     - weight step on a batch of the weights split: minimise L_train with
@@ -35,7 +36,7 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
     Call `configure_search` before training.
     """
 
-    COST_FORMS = ("additive", "fbnet")
+    COST_FORMS = ("additive", "fbnet", "budget")
 
     def __init__(self, num_classes, ignore_label=255, **kwargs):
         super().__init__(**kwargs)
@@ -155,7 +156,7 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
                          cost_lambda=0.0,
                          weight_decay=5e-4, arch_weight_decay=1e-3, grad_clip_norm=5.0,
                          second_order=False, unrolled_lr=None, cost_form="additive",
-                         cost_exponent=0.6, bn_running_stats=False):
+                         cost_exponent=0.6, cost_target=0.0, bn_running_stats=False):
         """Sets the two optimizers and the search hyper-parameters.
 
         Args:
@@ -173,6 +174,10 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
                 "fbnet" (CE * lambda * log(cost) ** cost_exponent, FBNet; the cost is
                 clamped at 1.0001 of its unit so the log stays positive).
             cost_exponent: Exponent of the log cost in the "fbnet" form.
+            cost_target: The budget of the "budget" form, in the cost's unit: the cost
+                term is cost_lambda * max(0, cost - cost_target), so it pushes only
+                while the expected cost is over budget and leaves the choice to the
+                cross-entropy below it.
             bn_running_stats: Keep updating the batch-norm moving statistics of the
                 supernet's layers. Both steps normalise with batch statistics and the
                 search never evaluates the supernet at inference, so by default they
@@ -184,6 +189,10 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
                              f"{cost_form!r}")
         self.cost_form = cost_form
         self.cost_exponent = float(cost_exponent)
+        if cost_form == "budget" and not cost_target > 0:
+            raise ConfigError(f"cost_form='budget' needs a cost_target > 0 (the budget in "
+                              f"the cost's unit), got {cost_target!r}")
+        self.cost_target = float(cost_target)
         self.weight_optimizer = weight_optimizer
         self.cost_model = cost_model
         self.arch_optimizer = arch_optimizer
@@ -260,6 +269,11 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
         lam = self.cost_lambda
         if self.cost_form == "additive" or self.cost_model is None:
             return ce + lam * cost, [a + lam * c for a, c in zip(d_arch, d_cost)]
+        if self.cost_form == "budget":
+            # L = CE + lam * max(0, c - T); dL = dCE + lam * [c > T] * dc.
+            over = ops.maximum(cost - self.cost_target, 0.0)
+            active = lam * ops.cast(cost > self.cost_target, cost.dtype)
+            return ce + lam * over, [a + active * c for a, c in zip(d_arch, d_cost)]
         # FBNet: L = CE * lam * log(c) ** g; dL = dCE * lam * log(c) ** g
         #                                       + CE * lam * g * log(c) ** (g - 1) / c * dc.
         clamped = ops.maximum(cost, 1.0001)

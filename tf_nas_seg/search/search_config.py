@@ -102,10 +102,16 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection):
     cost_lambda: float = setting(0.0, "Weight lambda of the cost term (per unit of the "
                                  "cost).", lower=0.0, upper=1e9)
     cost_form: str = setting("additive", "How the cost enters the architecture loss: "
-                             "'additive' CE + lambda * cost (CAS eq. 5, AutoRTNet eq. 8) "
-                             "or 'fbnet' CE * lambda * log(cost) ** --cost_exponent "
-                             "(FBNet; cost clamped above 1 of its unit).",
-                             choices=("additive", "fbnet"))
+                             "'additive' CE + lambda * cost (CAS eq. 5, AutoRTNet eq. 8), "
+                             "'fbnet' CE * lambda * log(cost) ** --cost_exponent "
+                             "(FBNet; cost clamped above 1 of its unit) or 'budget' CE + "
+                             "lambda * max(0, cost - --cost_target): a hard budget that "
+                             "pushes only while the expected cost is over it (see "
+                             "docs/SEARCH.md).",
+                             choices=("additive", "fbnet", "budget"))
+    cost_target: float = setting(0.0, "The budget of --cost_form=budget, in the cost's unit "
+                                 "(ms of calibrated latency, GMACs or M params).",
+                                 lower=0.0, upper=1e9)
     cost_exponent: float = setting(0.6, "Exponent of log(cost) in --cost_form=fbnet "
                                    "(FBNet: 0.6).", lower=0.0, upper=10.0)
     latency_table: str = setting("", "Latency lookup table (JSON) measured on the target "
@@ -119,6 +125,11 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection):
             raise ConfigError(f"--temperature_end={self.temperature_end} is above "
                              f"--temperature_start={self.temperature_start}; the "
                              "temperature anneals downwards")
+        if self.cost_form == "budget" and not (self.cost != "none" and self.cost_target > 0):
+            raise ConfigError("--cost_form=budget needs a --cost (latency, macs or params) "
+                              f"and a --cost_target > 0 in its unit, got --cost={self.cost} "
+                              f"--cost_target={self.cost_target:g}; e.g. --cost=latency "
+                              "--cost_target=20 for a 20 ms budget")
         if self.method == "autortnet" and self.cost_mode != "per_op":
             raise ConfigError("--cost_mode=cas is CAS's whole-network op cost; AutoRTNet "
                               "prices each op where it sits: use --cost_mode=per_op")

@@ -117,7 +117,8 @@ class SearchRunner:
             cost_model=cost_model, cost_lambda=c.cost_lambda, weight_decay=c.weight_decay,
             arch_weight_decay=c.arch_weight_decay, grad_clip_norm=c.grad_clip,
             second_order=c.second_order, cost_form=c.cost_form,
-            cost_exponent=c.cost_exponent, bn_running_stats=c.bn_running_stats)
+            cost_exponent=c.cost_exponent, cost_target=c.cost_target,
+            bn_running_stats=c.bn_running_stats)
         self.temperature = TemperatureSchedule(c.temperature_start, c.temperature_end,
                                                c.temperature_schedule)
         self.model = model
@@ -339,7 +340,8 @@ class SearchRunner:
                                                "arch_miou")},
             "cost": None if cost_model is None else {
                 "kind": cost_model.kind, "mode": cost_model.mode, "unit": cost_model.unit,
-                "lambda": self.config.cost_lambda,
+                "lambda": self.config.cost_lambda, "form": self.config.cost_form,
+                "target": self.config.cost_target or None,
                 "expected": cost_model.numpy(probs)},
             "derived": self._derived_cost(genotype),
             "genotype": genotype.to_json(),

@@ -37,8 +37,8 @@ def collect_point(point, bench_entry=None, space_table=None):
         bench_entry: Its entry in the shared benchmark report, if timed.
         space_table: (space, LatencyTable or None) of its method, for the prediction.
     """
-    row = {k: point.get(k) for k in ("name", "label", "kind", "method", "lambda", "peer",
-                                     "width", "index")}
+    row = {k: point.get(k) for k in ("name", "label", "kind", "method", "lambda", "target",
+                                     "peer", "width", "index")}
     row = {k: v for k, v in row.items() if v is not None}
     row["status"] = "pending"
     if point["kind"] == "searched":
@@ -160,7 +160,7 @@ def _num(x, fmt):
 
 def markdown(rows, stats, verdict, bench):
     """The sweep's table, random baseline and verdicts as Markdown."""
-    lines = ["| network | kind | method | lambda | val mIoU (final) | best val mIoU (step) | "
+    lines = ["| network | kind | method | lambda (budget) | val mIoU (final) | best val mIoU (step) | "
              "latency median ms | p90 ms | predicted ms | params | GMACs | status |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -169,7 +169,9 @@ def markdown(rows, stats, verdict, bench):
         macs = r.get("macs")
         lines.append(
             f"| {r['label']} | {r['kind']} | {r.get('method', '')} | "
-            f"{_num(r.get('lambda'), 'g')} | {_pct(r.get('val_miou'))} | {best} | "
+            f"{_num(r.get('lambda'), 'g')}"
+            f"{'' if r.get('target') is None else ' (' + format(r['target'], 'g') + ')'} | "
+            f"{_pct(r.get('val_miou'))} | {best} | "
             f"{_num(r.get('latency_median_ms'), '.1f')} | "
             f"{_num(r.get('latency_p90_ms'), '.1f')} | "
             f"{_num(r.get('predicted_ms'), '.1f')} | {_num(r.get('params'), ',')} | "

@@ -16,6 +16,7 @@ PEERS = ("fast_scnn", "bisenetv2")
 # settings only change the shared benchmark, which is rerun when they change).
 RESUMABLE_CHANGES = ("run_dir", "bench_runs", "bench_warmup", "threads", "peers",
                      "random", "stop_after", "lambdas", "autortnet_lambdas", "order",
+                     "targets", "autortnet_targets",
                      # where the flagfiles are may change (a moved checkout, another
                      # machine); what they say may not (flagfiles.json holds their hashes)
                      "cas_flagfile", "autortnet_flagfile", "train_flagfile")
@@ -70,6 +71,17 @@ class SweepConfig(ThreadsSection):
                            "macs, per million parameters with params).")
     autortnet_lambdas: str = setting("", "Lambdas of the AutoRTNet searches if they should "
                                      "differ from --lambdas; empty: --lambdas.")
+    targets: str = setting("", "Budgets instead of lambdas: one search per method and "
+                           "budget T with --cost_form=budget --cost_target=T "
+                           "--cost_lambda=--budget_lambda (the cost term pushes only "
+                           "while the expected cost is over T), comma-separated, in the "
+                           "cost's unit (ms for --cost=latency); empty: --lambdas.")
+    autortnet_targets: str = setting("", "Budgets of the AutoRTNet searches if they should "
+                                     "differ from --targets (AutoRTNet then searches by "
+                                     "budget even when the other methods search by "
+                                     "lambda); empty: --targets.")
+    budget_lambda: float = setting(0.1, "The lambda of every budget search (per unit over "
+                                   "the budget).", lower=0.0, upper=1e9)
     cost: str = setting("latency", "Cost term of every search: 'latency' (the table of the "
                         "target device, the papers' setting), 'macs' or 'params'.",
                         choices=("latency", "macs", "params"))
@@ -147,7 +159,13 @@ class SweepConfig(ThreadsSection):
         self.peer_list()  # checks the names and widths
         parse_floats(self.lambdas, "lambdas")
         parse_floats(self.autortnet_lambdas, "autortnet_lambdas")
-        if split_list(self.methods) and not self.lambda_list(split_list(self.methods)[0]):
+        for name in ("targets", "autortnet_targets"):
+            if any(t <= 0 for t in parse_floats(getattr(self, name), name)):
+                raise ConfigError(f"--{name}: a budget must be > 0 (in the cost's unit, "
+                                  f"e.g. --{name}=14,18 for 14 and 18 ms), got "
+                                  f"{getattr(self, name)!r}")
+        if split_list(self.methods) and not (self.lambda_list(split_list(self.methods)[0])
+                                             or self.target_list(split_list(self.methods)[0])):
             raise ConfigError("--lambdas is empty: give at least one lambda per method, "
                              "e.g. --lambdas=0.002,0.01 (or --methods= for no searches)")
         if self.random_band and self.cost != "latency" and self.random:
@@ -188,6 +206,12 @@ class SweepConfig(ThreadsSection):
         if method == "autortnet" and split_list(self.autortnet_lambdas):
             return parse_floats(self.autortnet_lambdas, "autortnet_lambdas")
         return parse_floats(self.lambdas, "lambdas")
+
+    def target_list(self, method):
+        """The budgets `method` searches with (empty: it searches by lambda)."""
+        if method == "autortnet" and split_list(self.autortnet_targets):
+            return parse_floats(self.autortnet_targets, "autortnet_targets")
+        return parse_floats(self.targets, "targets")
 
     def flagfile(self, method):
         return self.cas_flagfile if method == "cas" else self.autortnet_flagfile

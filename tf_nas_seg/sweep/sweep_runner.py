@@ -74,6 +74,8 @@ def parse_command_config(config_cls, argv, what):
 
 def label_of(point):
     """A short label for tables and plots: 'cas l=0.002', 'random cas 3', 'fast_scnn'."""
+    if point["kind"] == "searched" and point.get("target") is not None:
+        return f"{point['method']} ≤{point['target']:g}{point.get('unit', '')}"
     if point["kind"] == "searched":
         return f"{point['method']} λ={point['lambda']:g}"
     if point["kind"] == "random":
@@ -178,8 +180,14 @@ class SweepRunner:
         """Every point of the sweep, in the order they are trained."""
         c = self.config
         points = []
+        unit = {"latency": " ms", "macs": " GMACs", "params": " M params"}[c.cost]
         for method in c.method_list():
-            for lam in c.lambda_list(method):
+            for target in c.target_list(method):
+                name = f"{method}_target{target:g}"
+                points.append({"name": name, "kind": "searched", "method": method,
+                               "lambda": c.budget_lambda, "target": target, "unit": unit,
+                               "dir": os.path.join(self.dir, "points", name)})
+            for lam in [] if c.target_list(method) else c.lambda_list(method):
                 name = f"{method}_lambda{lam:g}"
                 points.append({"name": name, "kind": "searched", "method": method,
                                "lambda": lam, "dir": os.path.join(self.dir, "points", name)})
@@ -310,6 +318,8 @@ class SweepRunner:
             argv = self.search_argv(p["method"]) + [
                 f"--method={p['method']}", f"--cost={c.cost}", f"--cost_lambda={p['lambda']}",
                 f"--run_dir={p['search_dir']}"]
+            if p.get("target") is not None:
+                argv += ["--cost_form=budget", f"--cost_target={p['target']:g}"]
             if c.cost == "latency":
                 argv.append(f"--latency_table={self.table_path(p['method'])}")
             self.run_child("tf_nas_seg.cli.search", argv,
