@@ -86,6 +86,7 @@ def main(argv):
     try:
         resolutions = parse_resolutions(config.sizes)
         table = LatencyTable.load(config.latency_table) if config.latency_table else None
+        foreign = _foreign_table_fields(table)
         report = run_benchmark(models, resolutions, runs=config.runs, warmup=config.warmup,
                                device=device, threads=config.threads,
                                num_classes=config.num_classes,
@@ -94,6 +95,8 @@ def main(argv):
     except UserError as e:
         return user_error(e)
     report["command"] = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+    if foreign:
+        report["latency_table_measured_elsewhere"] = foreign
     table_text = markdown_table(report)
     report["markdown"] = table_text
     write_json_atomic(config.out, report)
@@ -103,6 +106,24 @@ def main(argv):
     print(table_text)
     print(f"\nwritten to {os.path.abspath(config.out)}")
     return 0
+
+
+def _foreign_table_fields(table):
+    """The device and TensorFlow fields where the table differs from this machine, with a
+    warning: its predictions sit beside latencies measured here, not where it was built."""
+    if table is None:
+        return {}
+    from tf_nas_seg.latency.table import setting_differences
+    from tf_nas_seg.latency.timer import machine_settings
+
+    found = setting_differences(table.settings(),
+                                machine_settings(table.meta.get("device_type")))
+    if found:
+        print(f"warning: latency table {table.path} was measured elsewhere ("
+              + "; ".join(f"{k}: {a!r} in the table, {b!r} here" for k, a, b in found)
+              + "): its predictions are for that machine, not the latencies measured here",
+              file=sys.stderr)
+    return {k: {"table": a, "here": b} for k, a, b in found}
 
 
 def run():

@@ -36,6 +36,10 @@ NETWORK_HINT = ("measure the CAS whole-network costs with bin/latency_table "
 # Measurement settings a table records; a build resumes only with identical ones.
 SETTINGS_FIELDS = ("device", "device_type", "tensorflow", "dtype", "batch",
                    "intra_op_threads", "inter_op_threads", "layer_repeats", "space")
+# What a table must share with the search that reads it: the machine, the TensorFlow
+# version and the space (resolution included). The other settings change how the
+# figures were taken, not what they describe.
+IDENTITY_FIELDS = ("device", "device_type", "tensorflow", "space")
 
 
 class LatencyTableError(UserError):
@@ -204,6 +208,34 @@ class LatencyTable:
             return total
         scale, offset = self.calibration
         return offset + scale * total
+
+
+def setting_differences(recorded, expected, prefix=""):
+    """[(field, recorded value, expected value)] where `recorded` differs from `expected`.
+
+    Only the fields of `expected` count; one whose expected value is None is not needed
+    by the reader and matches anything (a CAS backbone search reads a table that also
+    holds the multi-scale cell). Nested objects (the space, its layout) are compared
+    field by field, so each difference is named ("space.layout.channels"). Values are
+    compared as JSON (a tuple equals the list a file holds).
+
+    Args:
+        recorded: A table's settings (`LatencyTable.settings()`).
+        expected: What the reader needs (e.g. this machine's device and the search's space).
+        prefix: Prepended to the field names.
+    """
+    expected = json.loads(json.dumps(expected))
+    recorded = recorded if isinstance(recorded, dict) else {}
+    found = []
+    for key, want in expected.items():
+        have = recorded.get(key)
+        if want is None:
+            continue
+        if isinstance(want, dict) and isinstance(have, dict):
+            found += setting_differences(have, want, f"{prefix}{key}.")
+        elif have != want:
+            found.append((f"{prefix}{key}", have, want))
+    return found
 
 
 def _now():

@@ -62,6 +62,25 @@ def resolve_device(kind="auto"):
     return "/CPU:0", f"{name} ({os.cpu_count()} logical cores)", "CPU"
 
 
+def machine_settings(device_type="auto"):
+    """{"device", "device_type", "tensorflow"} a table measured here would record.
+
+    The device is described by `resolve_device`, as `bin/latency_table` describes it
+    when it builds a table, so a table built on this machine matches exactly.
+
+    Args:
+        device_type: The kind of device asked for: a table's "CPU" or "GPU" (any case),
+            or "auto". A machine without a GPU describes the device a build would use
+            instead (its CPU), which then differs from a GPU table's.
+    """
+    kind = str(device_type or "auto").lower()
+    try:
+        _, name, found = resolve_device(kind if kind in ("cpu", "gpu") else "auto")
+    except TimingError:  # no GPU here
+        _, name, found = resolve_device("auto")
+    return {"device": name, "device_type": found, "tensorflow": tf.__version__}
+
+
 def time_stats(times):
     """{"median_ms", "runs", "spread_ms" (interquartile)} of call times in seconds: the
     statistics a table entry stores (see `tf_nas_seg.utils.timing.latency_stats`)."""

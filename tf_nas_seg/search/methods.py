@@ -56,6 +56,16 @@ class SearchMethod(abc.ABC):
             multiscale: Whether CAS's multi-scale cell is priced (CAS only).
         """
 
+    def latency_table(self, supernet, config, height, width):
+        """The checked --latency_table of a latency cost (None for other costs): a table
+        for another device, TensorFlow version, resolution or space is refused unless
+        --allow_foreign_table (`latency_space.search_table`)."""
+        if config.cost != "latency":
+            return None
+        from tf_nas_seg.search.latency_space import search_table
+
+        return search_table(config, supernet.num_classes, height, width)
+
     def derived_cost(self, genotype, layout, num_classes, height, width):
         """{"params", "macs", "height", "width"} of the derived network."""
         net = self.build_derived(genotype, layout, num_classes, height, width)
@@ -142,7 +152,8 @@ class CASMethod(SearchMethod):
         from tf_nas_seg.search.cost_model import cas_cost_model
 
         return cas_cost_model(supernet, config.cost, height, width, mode=config.cost_mode,
-                              latency_table=config.latency_table)
+                              latency_table=self.latency_table(supernet, config, height,
+                                                               width))
 
     def build_derived(self, genotype, layout, num_classes, height, width):
         from tf_nas_seg.networks.cas_network import build_cas_network
@@ -195,7 +206,8 @@ class AutoRTNetMethod(SearchMethod):
         from tf_nas_seg.search.autortnet_cost_model import autortnet_cost_model
 
         return autortnet_cost_model(supernet, config.cost, height, width,
-                                    latency_table=config.latency_table)
+                                    latency_table=self.latency_table(supernet, config,
+                                                                     height, width))
 
     def build_derived(self, genotype, layout, num_classes, height, width):
         from tf_nas_seg.networks.autortnet_network import build_autortnet_network

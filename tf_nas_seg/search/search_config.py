@@ -8,7 +8,7 @@ from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
-                     "threads", "graph_optimizer")
+                     "threads", "graph_optimizer", "allow_foreign_table")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +116,13 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection):
                                    "(FBNet: 0.6).", lower=0.0, upper=10.0)
     latency_table: str = setting("", "Latency lookup table (JSON) measured on the target "
                                  "device; required by --cost=latency.")
+    allow_foreign_table: bool = setting(False, "Use a --latency_table measured on another "
+                                        "device, with another TensorFlow version, at "
+                                        "another resolution or for another search space "
+                                        "than this search's (refused by default, naming "
+                                        "each difference); a warning lists them. Its "
+                                        "latencies then price networks they were not "
+                                        "measured for.")
 
     def __post_init__(self):
         validate_config(self)
