@@ -13,7 +13,8 @@ set of bounds. A command that needs another default redeclares only that field.
 | AugmentSection   | resize_*, crop_*, flip, scale_min, scale_max                  |
 | SeedSection      | seed                                                          |
 | ThreadsSection   | threads                                                       |
-| RunSection       | + deterministic, run_dir, checkpoint_every, log_every, stop_after_iterations |
+| DiskSection      | min_free_mib (checked with the run directory's writability at start) |
+| RunSection       | + deterministic, run_dir, checkpoint_every, log_every, stop_after_iterations, min_free_mib |
 | DeviceSection    | + device                                                      |
 | SpaceSection     | method, backbone op set and genotype, layout, widths, target size |
 
@@ -114,7 +115,19 @@ class ThreadsSection:
 
 
 @dataclasses.dataclass(frozen=True)
-class RunSection(SeedSection, ThreadsSection):
+class DiskSection:
+    """What a command that writes a run directory (or a table) checks before it starts."""
+
+    min_free_mib: int = setting(
+        100, "Refuse to start when the disk of the run directory (or of the table or "
+        "report) has less free space than this many MiB; the directory must also be "
+        "writable. Checkpoints, models and tables written to a full disk fail (the "
+        "previous file is kept), so this stops a run before work is lost. 0: no "
+        "free-space check.", lower=0, upper=10 ** 9)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSection(SeedSection, ThreadsSection, DiskSection):
     """A resumable run directory: checkpoints, logs, stop and resume."""
 
     deterministic: bool = setting(True, "Use TensorFlow's deterministic kernels, so that a "

@@ -15,3 +15,8 @@ class UserError(ValueError):
 class ConfigError(UserError):
     """A setting (flag, config field, layout, op set name) that is out of its range or
     choices, or inconsistent with another."""
+
+
+class DiskError(UserError):
+    """A file or directory cannot be written: the disk is full or over its quota, the
+    file system is read-only, or the directory is not writable."""

@@ -21,8 +21,9 @@ COMMANDS = {
     EvaluateConfig: (sections.DataSection, sections.SeedSection),
     BenchmarkConfig: (sections.DeviceSection,),
     LatencyTableConfig: (sections.SpaceSection, sections.ClassesSection,
-                         sections.SeedSection, sections.DeviceSection),
-    SweepConfig: (sections.ThreadsSection,),
+                         sections.SeedSection, sections.DeviceSection,
+                         sections.DiskSection),
+    SweepConfig: (sections.ThreadsSection, sections.DiskSection),
 }
 # The only section fields a command redeclares, each for another default or help.
 OVERRIDES = {TrainConfig: {"scale_min", "scale_max", "checkpoint_every"},

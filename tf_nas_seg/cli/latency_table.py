@@ -197,7 +197,7 @@ def _run_locked(config):
                     and not config.max_rounds):
         return run(config)
     with RunLock(path, f"bin/latency_table --mode={config.mode}", TimingError,
-                 is_file=True):
+                 is_file=True, min_free_mib=config.min_free_mib):
         return run(config)
 
 

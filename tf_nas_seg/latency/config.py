@@ -10,8 +10,8 @@ search-only settings, such as the learning rate, are accepted there and ignored)
 
 import dataclasses
 
-from tf_nas_seg.config_sections import (ClassesSection, DeviceSection, SeedSection,
-                                        SpaceSection)
+from tf_nas_seg.config_sections import (ClassesSection, DeviceSection, DiskSection,
+                                        SeedSection, SpaceSection)
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.utils.flag_fields import setting, validate_config
 
@@ -113,8 +113,9 @@ class LatencyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LatencyTableConfig(SpaceSection, ClassesSection, SeedSection, DeviceSection,
-                         LatencyConfig):
-    """Every flag of `bin/latency_table`: measurement settings, space, classes, device."""
+                         DiskSection, LatencyConfig):
+    """Every flag of `bin/latency_table`: measurement settings, space, classes, device,
+    and the free space the table's folder must have."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -195,7 +195,8 @@ class SearchRunner:
         returns a summary with status "interrupted"; the same command resumes.
         Grappler is set by --graph_optimizer for the run and restored after it.
         """
-        with RunLock(self.run_dir, "bin/search", SearchError), \
+        with RunLock(self.run_dir, "bin/search", SearchError,
+                     min_free_mib=self.config.min_free_mib), \
                 graph_optimizer(self.config.graph_optimizer) as applied:
             logging.info("graph optimizer (Grappler): %s (--graph_optimizer=%s)", applied,
                          self.config.graph_optimizer)

@@ -3,7 +3,7 @@
 import dataclasses
 import shlex
 
-from tf_nas_seg.config_sections import ThreadsSection
+from tf_nas_seg.config_sections import DiskSection, ThreadsSection
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.utils.flag_fields import setting, validate_config
 
@@ -16,7 +16,7 @@ PEERS = ("fast_scnn", "bisenetv2")
 # settings only change the shared benchmark, which is rerun when they change).
 RESUMABLE_CHANGES = ("run_dir", "bench_runs", "bench_warmup", "threads", "peers",
                      "random", "stop_after", "lambdas", "autortnet_lambdas", "order",
-                     "targets", "autortnet_targets",
+                     "targets", "autortnet_targets", "min_free_mib",
                      # where the flagfiles are may change (a moved checkout, another
                      # machine); what they say may not (flagfiles.json holds their hashes)
                      "cas_flagfile", "autortnet_flagfile", "train_flagfile")
@@ -41,7 +41,7 @@ def parse_floats(text, name):
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepConfig(ThreadsSection):
+class SweepConfig(ThreadsSection, DiskSection):
     """Settings of `bin/sweep`; each field is also a command-line flag.
 
     A sweep is a set of points, each a network trained with one recipe: one searched
@@ -51,7 +51,7 @@ class SweepConfig(ThreadsSection):
     networks are timed together by bin/benchmark's interleaved method at the end.
 
     Of the shared sections it takes only `ThreadsSection` (the shared benchmark's
-    threads): the data, augmentation, seed and run settings of its points come from the
+    threads) and `DiskSection` (the free space its directory must have): the data, augmentation, seed and run settings of its points come from the
     search and training flagfiles it runs, and its `run_dir` holds points, not a
     checkpointed run of its own.
     """

@@ -475,8 +475,9 @@ class SweepRunner:
         'interrupted' or 'stopped')."""
         from tf_nas_seg.utils.run_state import RunLock, check_or_write_config
 
-        os.makedirs(self.dir, exist_ok=True)
-        with RunLock(self.dir, "bin/sweep", SweepError):
+        # RunLock creates the directory, after checking that its disk is writable
+        with RunLock(self.dir, "bin/sweep", SweepError,
+                     min_free_mib=self.config.min_free_mib):
             return self._run_locked(check_or_write_config)
 
     def _run_locked(self, check_or_write_config):

@@ -9,7 +9,7 @@ PEERS = ("fast_scnn", "bisenetv2")
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
-                     "threads", "val_max_images")
+                     "threads", "val_max_images", "min_free_mib")
 
 
 @dataclasses.dataclass(frozen=True)

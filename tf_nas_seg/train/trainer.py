@@ -237,7 +237,8 @@ class Trainer:
         returns a summary with status "interrupted"; the same command resumes.
         A second process on the same run directory is refused (`RunLock`).
         """
-        with RunLock(self.run_dir, "bin/train", TrainError):
+        with RunLock(self.run_dir, "bin/train", TrainError,
+                     min_free_mib=self.config.min_free_mib):
             return self._run()
 
     def _run(self):

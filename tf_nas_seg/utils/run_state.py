@@ -10,6 +10,7 @@
 """
 
 import contextlib
+import errno
 import os
 import signal
 import time
@@ -18,8 +19,32 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from tf_nas_seg.utils.atomic import (DEFAULT_MIN_FREE_MIB, DISK_CAUSES, check_disk,
+                                    disk_cause, disk_error)
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.space.genotype import write_json_atomic
+
+
+def _checkpoint_disk_cause(error):
+    """The disk cause ('the disk is full', ...) of a failed checkpoint write, or None.
+
+    TensorFlow's file system reports errno as a status code: ENOSPC and EDQUOT are
+    RESOURCE_EXHAUSTED, EACCES, EPERM and EROFS are PERMISSION_DENIED.
+    """
+    if isinstance(error, OSError):
+        return disk_cause(error)
+    message = str(getattr(error, "message", error))
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        if "quota" in message.lower():
+            return DISK_CAUSES[errno.EDQUOT]
+        if "no space" in message.lower():
+            return DISK_CAUSES[errno.ENOSPC]
+        return None  # out of memory, not disk
+    if isinstance(error, tf.errors.PermissionDeniedError):
+        if "read-only" in message.lower():
+            return DISK_CAUSES[errno.EROFS]
+        return DISK_CAUSES[errno.EACCES]
+    return None
 
 
 def check_or_write_config(run_dir, current, resumable_changes, error_cls, defaults=None,
@@ -206,10 +231,45 @@ class VariableCheckpoint:
         return self._elapsed0 + time.time() - self._started
 
     def save(self, step):
-        """Checkpoints with the step counter set to `step`."""
+        """Checkpoints with the step counter set to `step`.
+
+        A full disk, a quota, a read-only file system or a directory without write
+        permission is a `DiskError` naming the checkpoint and the cause; the files of the
+        failed checkpoint are removed, and the checkpoints before it (which TensorFlow
+        deletes only after a new one is recorded) stay as they were.
+        """
         self.step.assign(step)
         self.elapsed.assign(self.elapsed_seconds())
-        self.manager.save(checkpoint_number=int(step))
+        try:
+            self.manager.save(checkpoint_number=int(step))
+        except (tf.errors.OpError, OSError) as e:
+            cause = _checkpoint_disk_cause(e)
+            if cause is None:
+                raise
+            prefix = os.path.join(self.manager.directory, f"ckpt-{int(step)}")
+            self._remove_partial(prefix)
+            previous = self.manager.latest_checkpoint
+            kept = (f"The previous checkpoint ({os.path.basename(previous)}) is intact"
+                    if previous else "There is no earlier checkpoint")
+            detail = (str(getattr(e, "message", e)).strip().splitlines() or [""])[-1]
+            raise disk_error(prefix, cause, detail[:300],
+                             kept=kept + " and the failed one was removed") from None
+
+    @staticmethod
+    def _remove_partial(prefix):
+        """Removes what a failed save of checkpoint `prefix` left (data, index, temp)."""
+        import glob
+        import shutil
+
+        for path in glob.glob(glob.escape(prefix) + ".*") + glob.glob(
+                glob.escape(prefix) + "_temp*"):
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 class RunLock:
@@ -220,22 +280,31 @@ class RunLock:
     is `fcntl.flock` on `<dir>/.lock`, released by the kernel when the holder exits,
     even on SIGKILL, so a crashed run never leaves a stale lock behind.
 
-        with RunLock(run_dir, "bin/search", SearchError):
+        with RunLock(run_dir, "bin/search", SearchError, min_free_mib=100):
             ...
+
+    Before taking the lock it checks that the directory is writable and has
+    `min_free_mib` free (`utils.atomic.check_disk`): every long command takes this lock
+    first, so a full or read-only disk stops it before any work is done.
     """
 
-    def __init__(self, path, command, error_cls, is_file=False):
+    def __init__(self, path, command, error_cls, is_file=False,
+                 min_free_mib=DEFAULT_MIN_FREE_MIB):
         self.path = os.path.abspath(path) + ".lock" if is_file else os.path.join(
             os.path.abspath(path), ".lock")
         self.target = os.path.abspath(path)
         self.command = command
         self.error_cls = error_cls
+        self.is_file = is_file
+        self.min_free_mib = min_free_mib
         self._file = None
 
     def __enter__(self):
         import fcntl
 
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        check_disk(os.path.dirname(self.path), self.min_free_mib,
+                   f"the folder of {os.path.basename(self.target)}" if self.is_file
+                   else "the run directory")
         f = open(self.path, "a+")  # noqa: SIM115 (held until __exit__)
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
