@@ -7,6 +7,19 @@ bug in tf_nas_seg and keeps its traceback. `UserError` subclasses `ValueError`, 
 that caught `ValueError` before still catches it.
 """
 
+import reprlib
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 6
+
+
+def brief(value):
+    """A short repr of a value read from a file or a flag, for error messages: a huge
+    string or a list nested thousands deep is cut (its full repr could fail with a
+    RecursionError or fill the screen)."""
+    return _SHORT.repr(value)
+
 
 class UserError(ValueError):
     """A problem in the user's input, with a message that names it and the fix."""

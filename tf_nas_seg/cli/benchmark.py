@@ -15,9 +15,10 @@ import sys
 from absl import app, logging
 
 from tf_nas_seg.config_sections import DEVICES, DeviceSection
-from tf_nas_seg.cli.common import begin, user_error
+from tf_nas_seg.cli.common import begin, parse_flags, user_error
 from tf_nas_seg.errors import UserError
-from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
+from tf_nas_seg.utils.flag_fields import (config_from_flags, define_flags, setting,
+                                          validate_config)
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig(DeviceSection):
@@ -53,6 +54,9 @@ class BenchmarkConfig(DeviceSection):
     out: str = setting("bench.json", "Where the results are written (JSON).")
     markdown: str = setting("", "Also write the Markdown table here (it is always "
                             "printed).")
+
+    def __post_init__(self):
+        validate_config(self)
 
 
 define_flags(BenchmarkConfig)
@@ -128,7 +132,7 @@ def _foreign_table_fields(table):
 
 def run():
     """Entry point of bin/benchmark and of the `tf-nas-seg-benchmark` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,22 @@ def begin(argv, verbosity=logging.INFO):
     logging.set_verbosity(verbosity)
 
 
+def parse_flags(argv):
+    """Every command's flag parser (`app.run(main, flags_parser=parse_flags)`): absl's,
+    whose unknown or malformed flag is a one-line 'FATAL Flags parsing error' and exit
+    1, with a flagfile that is not UTF-8 text reported the same way (not a traceback)."""
+    from absl import flags
+
+    from tf_nas_seg.utils.flag_fields import parse_flag_argv
+
+    try:
+        return parse_flag_argv(argv)
+    except flags.Error as error:
+        sys.stderr.write(f"FATAL Flags parsing error: {error}\n")
+        sys.stderr.write("Pass --helpshort or --helpfull to see help on flags.\n")
+        sys.exit(1)
+
+
 def user_error(error):
     """Prints `error: ...` to stderr (no traceback: the message names the fix); exit 2."""
     print(f"error: {error}", file=sys.stderr)

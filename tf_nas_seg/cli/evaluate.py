@@ -14,10 +14,11 @@ import sys
 from absl import app, logging
 
 from tf_nas_seg.config_sections import DataSection, SeedSection
-from tf_nas_seg.cli.common import begin, user_error
+from tf_nas_seg.cli.common import begin, parse_flags, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.space.genotype import write_json_atomic
-from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
+from tf_nas_seg.utils.flag_fields import (config_from_flags, define_flags, setting,
+                                          validate_config)
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig(DataSection, SeedSection):
@@ -40,6 +41,9 @@ class EvaluateConfig(DataSection, SeedSection):
     overlays: int = setting(4, "Draw N image | truth | prediction PNGs.", lower=0)
     overlay_dir: str = setting("", "Where the overlays go; default: beside --out.")
     out: str = setting("eval.json", "Where the scores are written (JSON).")
+
+    def __post_init__(self):
+        validate_config(self)
 
 
 define_flags(EvaluateConfig)
@@ -99,7 +103,7 @@ def main(argv):
 
 def run():
     """Entry point of bin/evaluate and of the `tf-nas-seg-evaluate` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

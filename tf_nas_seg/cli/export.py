@@ -10,12 +10,13 @@ import dataclasses
 import json
 import os
 import sys
-from tf_nas_seg.cli.common import begin, user_error
+from tf_nas_seg.cli.common import begin, parse_flags, user_error
 from tf_nas_seg.errors import ConfigError, UserError
 
 from absl import app, logging
 
-from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags, setting
+from tf_nas_seg.utils.flag_fields import (config_from_flags, define_flags, setting,
+                                          validate_config)
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
@@ -53,6 +54,9 @@ class ExportConfig:
     latency_runs: int = setting(30, "Timed batch-1 runs per artefact for the model card's "
                                 "latency (0: skip; use bin/benchmark for full numbers).",
                                 lower=0)
+
+    def __post_init__(self):
+        validate_config(self)
 
 
 define_flags(ExportConfig)
@@ -125,7 +129,7 @@ def main(argv):
 
 def run():
     """Entry point of bin/export and of the `tf-nas-seg-export` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

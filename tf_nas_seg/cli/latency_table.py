@@ -28,6 +28,7 @@ import time
 from absl import app, logging
 
 from tf_nas_seg.cli.common import begin, user_error
+from tf_nas_seg.cli.common import parse_flags as common_parse_flags
 from tf_nas_seg.errors import ConfigError, UserError
 from tf_nas_seg.latency.config import LatencyTableConfig
 from tf_nas_seg.search.latency_space import space_from_config
@@ -56,9 +57,9 @@ def parse_flags(argv):
                   "depend on; drop it (in a search --flagfile it is accepted and "
                   "ignored)", file=sys.stderr)
             sys.exit(2)
-    # absl's own parser: an unknown flag is its one-line 'FATAL Flags parsing error',
-    # exit 1, as in every other command (not a traceback)
-    return app.parse_flags_with_usage(list(argv) + [f"--undefok={','.join(SEARCH_ONLY)}"])
+    # absl's parser, as every command's: an unknown flag (or a flagfile that is not
+    # UTF-8) is the one-line 'FATAL Flags parsing error', exit 1 (not a traceback)
+    return common_parse_flags(list(argv) + [f"--undefok={','.join(SEARCH_ONLY)}"])
 
 def check_flags(config):
     """Checks what can be checked before TensorFlow starts; ConfigError naming the fix."""

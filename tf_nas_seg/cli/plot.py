@@ -12,7 +12,7 @@ import sys
 
 from absl import app
 
-from tf_nas_seg.cli.common import user_error
+from tf_nas_seg.cli.common import parse_flags, user_error
 from tf_nas_seg.errors import UserError
 
 
@@ -36,7 +36,7 @@ def main(argv):
 
 def run():
     """Entry point of bin/plot and of the `tf-nas-seg-plot` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

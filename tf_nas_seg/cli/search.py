@@ -13,7 +13,7 @@ import sys
 
 from absl import app, logging
 
-from tf_nas_seg.cli.common import begin, restart_without_onednn, user_error
+from tf_nas_seg.cli.common import begin, parse_flags, restart_without_onednn, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -60,7 +60,7 @@ def main(argv):
 
 def run():
     """Entry point of bin/search and of the `tf-nas-seg-search` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

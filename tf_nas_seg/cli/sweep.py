@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags, logging
 
-from tf_nas_seg.cli.common import begin, user_error
+from tf_nas_seg.cli.common import begin, parse_flags, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.sweep.sweep_config import SweepConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -78,7 +78,7 @@ def main(argv):
 
 def run():
     """Entry point of bin/sweep and of the `tf-nas-seg-sweep` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

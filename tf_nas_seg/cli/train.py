@@ -14,7 +14,7 @@ import sys
 
 from absl import app, logging
 
-from tf_nas_seg.cli.common import begin, restart_without_onednn, user_error
+from tf_nas_seg.cli.common import begin, parse_flags, restart_without_onednn, user_error
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.train.train_config import TrainConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
@@ -61,7 +61,7 @@ def _genotype_method(path):
 
 def run():
     """Entry point of bin/train and of the `tf-nas-seg-train` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

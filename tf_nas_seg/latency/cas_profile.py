@@ -69,7 +69,7 @@ class CASProfile(SpaceProfile):
 
     @staticmethod
     def layout(space):
-        return CASLayout(**space["layout"])
+        return CASLayout.from_json(space["layout"])
 
     def op_sets(self, space):
         sets = {"normal": space["backbone_op_set"], "reduce": space["backbone_op_set"]}

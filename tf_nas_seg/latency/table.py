@@ -22,10 +22,12 @@ of calling a compiled function (`call_overhead_ms` in the file, added once per n
 
 import datetime
 import json
+import math
 import os
 
 from tf_nas_seg.space.genotype import write_json_atomic
-from tf_nas_seg.errors import ConfigError, UserError
+from tf_nas_seg.utils.json_files import read_json
+from tf_nas_seg.errors import ConfigError, UserError, brief
 
 TABLE_SCHEMA_VERSION = 3
 BUILD_HINT = ("measure a table for this search configuration on the target device with "
@@ -133,34 +135,36 @@ class LatencyTable:
                 "--cost=params or --cost=macs")
         if not os.path.exists(path):
             raise LatencyTableError(f"latency table {path} does not exist: {BUILD_HINT}")
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise LatencyTableError(f"latency table {path} is not valid JSON ({e}); "
-                                    f"rebuild it ({BUILD_HINT})") from e
-        if not isinstance(data, dict) or data.get("schema_version") != TABLE_SCHEMA_VERSION:
+        data = read_json(path, LatencyTableError, f"rebuild it ({BUILD_HINT})")
+        if not isinstance(data, dict) or data.get("schema_version") != TABLE_SCHEMA_VERSION \
+                or isinstance(data.get("schema_version"), bool):
             version = data.get("schema_version") if isinstance(data, dict) else None
             raise LatencyTableError(
                 f"latency table {path}: schema_version must be {TABLE_SCHEMA_VERSION}, "
-                f"got {version!r}; rebuild it ({BUILD_HINT})")
+                f"got {brief(version)}; rebuild it ({BUILD_HINT})")
         entries = data.get("entries")
         if not isinstance(entries, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-                for v in entries.values()):
+                _number(v, 0, MAX_MS) for v in entries.values()):
             raise LatencyTableError(f"latency table {path}: 'entries' must map keys to "
-                                    f"non-negative milliseconds; rebuild it ({BUILD_HINT})")
-        overhead = data.get("call_overhead_ms", 0.0)
-        if not isinstance(overhead, (int, float)) or overhead < 0:
+                                    f"non-negative milliseconds (finite, at most "
+                                    f"{MAX_MS:g}); rebuild it ({BUILD_HINT})")
+        if not _number(data.get("call_overhead_ms", 0.0), 0, MAX_MS):
             raise LatencyTableError(f"latency table {path}: 'call_overhead_ms' must be a "
-                                    "non-negative number")
+                                    f"non-negative number (finite, at most {MAX_MS:g})")
         fit = data.get("calibration")
-        if fit is not None and not (isinstance(fit, dict) and all(
-                isinstance(fit.get(k), (int, float)) for k in ("scale", "offset_ms"))
-                                    and fit["scale"] > 0):
+        if fit is not None and not (
+                isinstance(fit, dict) and _number(fit.get("offset_ms"), -MAX_MS, MAX_MS)
+                and _number(fit.get("scale"), 0, MAX_SCALE) and fit["scale"] > 0):
             raise LatencyTableError(f"latency table {path}: 'calibration' must hold a "
-                                    "positive 'scale' and an 'offset_ms'; recalibrate with "
-                                    "bin/latency_table --mode=calibrate")
+                                    f"'scale' in (0, {MAX_SCALE:g}] and an 'offset_ms'; "
+                                    "recalibrate with bin/latency_table --mode=calibrate")
+        for field, (kind, words) in _SETTING_TYPES.items():
+            value = data.get(field)
+            if value is not None and not (
+                    isinstance(value, kind) and not isinstance(value, bool)
+                    and (kind is not int or value >= 0)):
+                raise LatencyTableError(f"latency table {path}: '{field}' must be {words}, "
+                                        f"got {brief(value)}; rebuild it ({BUILD_HINT})")
         meta = {k: v for k, v in data.items() if k != "entries"}
         return cls(entries, meta, path)
 
@@ -208,6 +212,24 @@ class LatencyTable:
             return total
         scale, offset = self.calibration
         return offset + scale * total
+
+
+# What a loaded table may hold: a day is 8.6e7 ms, and a calibration scales a sum by a
+# few tenths, so values beyond these are a damaged file (and sums of them overflow).
+MAX_MS = 1e9
+MAX_SCALE = 1e3
+# The types of the measurement settings a table records (checked when present).
+_COUNT = (int, "a non-negative integer")
+_SETTING_TYPES = {"device": (str, "a string"), "device_type": (str, "a string"),
+                  "tensorflow": (str, "a string"), "dtype": (str, "a string"),
+                  "batch": _COUNT, "intra_op_threads": _COUNT, "inter_op_threads": _COUNT,
+                  "layer_repeats": _COUNT, "space": (dict, "an object")}
+
+
+def _number(value, lower=-math.inf, upper=math.inf):
+    """A finite int or float (not a bool, not NaN) in [lower, upper]."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and lower <= value <= upper)
 
 
 def setting_differences(recorded, expected, prefix=""):

@@ -3,8 +3,12 @@
 import dataclasses
 
 from tf_nas_seg.space.aggregation_cell import AGGREGATION_EDGES, AGGREGATION_OUTPUTS  # noqa: F401
+from tf_nas_seg.space.aggregation_cell import check_aggregation
 from tf_nas_seg.space.genotype import CellGenotype, GenotypeError
-from tf_nas_seg.errors import ConfigError
+from tf_nas_seg.errors import ConfigError, brief
+from tf_nas_seg.networks.cas_layout import (MAX_CELLS, MAX_CHANNELS, MAX_STEPS,
+                                            layout_from_json)
+from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 
 # AutoRTNet applies "the multi-scale module of CAS" after the aggregation cell without
@@ -41,22 +45,21 @@ class AutoRTNetLayout:
     """
 
     hyper_cells: tuple = (5, 10, 10)
-    channels: int = 8
-    channel_growth: int = 3
-    steps: int = 2
-    agg_channels: int = 32
-    ms_channels: int = 32
+    channels: int = setting(8, "Stem output channels.", 1, MAX_CHANNELS)
+    channel_growth: int = setting(3, "Channel factor per reduction.", 1, 16)
+    steps: int = setting(2, "Intermediate nodes per cell.", 1, MAX_STEPS)
+    agg_channels: int = setting(32, "Aggregation node width.", 1, MAX_CHANNELS)
+    ms_channels: int = setting(32, "Multi-scale module channels.", 1, MAX_CHANNELS)
 
     def __post_init__(self):
-        cells = tuple(int(c) for c in self.hyper_cells)
-        object.__setattr__(self, "hyper_cells", cells)
-        if len(cells) != 3 or any(c < 1 for c in cells):
-            raise ConfigError(f"hyper_cells must be three cell counts >= 1 (one per "
-                             f"hyper-cell, e.g. 5,10,10), got {self.hyper_cells!r}")
-        for name in ("channels", "channel_growth", "steps", "agg_channels",
-                     "ms_channels"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        cells = self.hyper_cells
+        if (not isinstance(cells, (tuple, list)) or len(cells) != 3
+                or any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= MAX_CELLS
+                       for c in cells)):
+            raise ConfigError(f"hyper_cells must be three cell counts in [1, {MAX_CELLS}] "
+                              f"(one per hyper-cell, e.g. 5,10,10), got {brief(cells)}")
+        object.__setattr__(self, "hyper_cells", tuple(cells))
+        validate_config(self)  # the other fields' types and bounds
 
     def node_channels(self, hyper_cell, multiplier=1.0):
         """Node channels of the cells of hyper-cell `hyper_cell` (0-based)."""
@@ -70,7 +73,8 @@ class AutoRTNetLayout:
 
     @classmethod
     def from_json(cls, data):
-        return cls(**{**data, "hyper_cells": tuple(data["hyper_cells"])})
+        """The layout a file records (ConfigError naming a missing or wrong field)."""
+        return layout_from_json(cls, data)
 
 
 def parse_hyper_cells(text):
@@ -110,12 +114,16 @@ def autortnet_spec(genotype):
             or any(not 1 <= d <= n for d, n in zip(depths, layout.hyper_cells))):
         raise GenotypeError(f"macro.depths: expected one depth per hyper-cell, each in "
                             f"[1, cells of that hyper-cell {list(layout.hyper_cells)}], "
-                            f"got {depths!r}")
+                            f"got {brief(depths)}")
     aggregation = macro["aggregation"]
     if not isinstance(aggregation, dict) or not all(
             k in aggregation for k in ("op_set", "edges", "outputs", "ops")):
         raise GenotypeError("macro.aggregation: expected an object with op_set, edges, "
                             "outputs and ops")
+    try:
+        check_aggregation(aggregation)
+    except ValueError as e:
+        raise GenotypeError(f"macro.aggregation: {e}") from None
     for h in range(len(depths)):
         for cell_type in (f"reduce_{h + 1}", f"normal_{h + 1}"):
             genotype.cell(cell_type)

@@ -2,12 +2,12 @@
 
 import dataclasses
 
-from tf_nas_seg.networks.cas_layout import CASLayout
+from tf_nas_seg.networks.cas_layout import genotype_layout
 from tf_nas_seg.networks.bisenetv2 import build_bisenetv2
 from tf_nas_seg.networks.cas_network import build_cas_network
 from tf_nas_seg.networks.fast_scnn import build_fast_scnn
 from tf_nas_seg.space.genotype import Genotype, GenotypeError
-from tf_nas_seg.errors import ConfigError
+from tf_nas_seg.errors import ConfigError, brief
 
 # Hand-designed networks trained by the same pipeline as searched ones.
 PEERS = {"fast_scnn": build_fast_scnn, "bisenetv2": build_bisenetv2}
@@ -45,7 +45,7 @@ def check_genotype(genotype, method=None):
         return
     for cell_type, cell in genotype.cells:
         if cell_type not in allowed:
-            raise GenotypeError(f"a {genotype.method} genotype has no {cell_type!r} cell "
+            raise GenotypeError(f"a {genotype.method} genotype has no {brief(cell_type)} cell "
                                 f"(it may have {sorted(allowed)}); was this file written "
                                 "by another method?")
         if cell.op_set not in allowed[cell_type]:
@@ -99,6 +99,6 @@ def build_network(genotype=None, num_classes=None, *, peer=None, method=None,
         kwargs = {"name": name} if name else {}
         return build_autortnet_network(genotype, num_classes, input_shape=input_shape,
                                        width_multiplier=width_multiplier, **kwargs)
-    layout = CASLayout(**genotype.macro_dict.get("layout", {}))
+    layout = genotype_layout(genotype)
     return build_cas_network(genotype, num_classes, scaled_layout(layout, width_multiplier),
                              input_shape=input_shape, name=name or f"{genotype.method}_network")

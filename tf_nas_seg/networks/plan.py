@@ -26,7 +26,7 @@ from typing import Optional
 
 from tf_nas_seg.networks.autortnet_layout import (DEFAULT_MULTISCALE, AutoRTNetLayout,
                                                   autortnet_spec, scale_channels)
-from tf_nas_seg.networks.cas_layout import CASLayout
+from tf_nas_seg.networks.cas_layout import genotype_layout
 from tf_nas_seg.networks.stem import STEM_STRIDES, SegmentationHead, Stem
 from tf_nas_seg.ops.conv_op import ConvOp
 from tf_nas_seg.ops.macs import out_size
@@ -438,7 +438,7 @@ def cas_plan(layout, num_classes, height=None, width=None, backbone_op_set="cas_
 def cas_genotype_plan(genotype, num_classes, layout=None, input_shape=(None, None, 3)):
     """The plan of the derived CAS network of `genotype` (layout: its macro's)."""
     if layout is None:
-        layout = CASLayout(**genotype.macro_dict.get("layout", {}))
+        layout = genotype_layout(genotype)
     multiscale = genotype.cell("multiscale") if genotype.has_cell("multiscale") else None
     return cas_plan(layout, num_classes, input_shape[0], input_shape[1],
                     normal=genotype.cell("normal"), reduce=genotype.cell("reduce"),
@@ -536,7 +536,7 @@ def genotype_plan(genotype, num_classes, input_shape=(None, None, 3), width_mult
                                        width_multiplier)
     from tf_nas_seg.networks.builder import scaled_layout
 
-    layout = CASLayout(**genotype.macro_dict.get("layout", {}))
+    layout = genotype_layout(genotype)
     return cas_genotype_plan(genotype, num_classes, scaled_layout(layout, width_multiplier),
                              input_shape)
 

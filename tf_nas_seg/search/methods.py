@@ -116,12 +116,14 @@ class CASMethod(SearchMethod):
     @staticmethod
     def _backbone_layout(c):
         """The backbone genotype's recorded layout, with the multi-scale settings."""
-        from tf_nas_seg.networks.cas_layout import CASLayout
+        import dataclasses
+
+        from tf_nas_seg.networks.cas_layout import genotype_layout
         from tf_nas_seg.space.genotype import Genotype
 
         backbone = Genotype.load(c.backbone_genotype)
-        return CASLayout(**{**backbone.macro_dict.get("layout", {}),
-                            "ms_channels": c.ms_channels, "ms_steps": c.ms_steps})
+        return dataclasses.replace(genotype_layout(backbone), ms_channels=c.ms_channels,
+                                   ms_steps=c.ms_steps)
 
     @staticmethod
     def _config_layout(c):

@@ -154,6 +154,39 @@ class AggregationCell(keras.layers.Layer):
         return config
 
 
+def check_aggregation(aggregation, num_inputs=3):
+    """(op_set, edges, outputs, ops) of a derived aggregation cell as a genotype's macro
+    records it ({"op_set", "edges": [[source, target, stride], ...], "outputs", "ops"}),
+    checked; ValueError naming what is wrong (types, then the DAG, as the layer's)."""
+    from tf_nas_seg.errors import brief
+    from tf_nas_seg.ops.op_set import OP_SETS
+
+    def integers(values, count=None):
+        return (isinstance(values, (list, tuple)) and values
+                and (count is None or len(values) == count)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in values))
+
+    op_set = aggregation.get("op_set")
+    if not isinstance(op_set, str) or op_set not in OP_SETS:
+        raise ValueError(f"op_set: unknown op set {brief(op_set)}; valid: {sorted(OP_SETS)}")
+    edges = aggregation.get("edges")
+    if not isinstance(edges, (list, tuple)) or not edges or not all(
+            integers(e, 3) for e in edges):
+        raise ValueError(f"edges: expected [source, target, stride] integer triples, got "
+                         f"{brief(edges)}")
+    outputs = aggregation.get("outputs")
+    if not integers(outputs):
+        raise ValueError(f"outputs: expected a non-empty list of node indices, got "
+                         f"{brief(outputs)}")
+    op_names = aggregation.get("ops")
+    if not isinstance(op_names, (list, tuple)) or not all(isinstance(o, str)
+                                                          for o in op_names):
+        raise ValueError(f"ops: expected one op name per edge, got {brief(op_names)}")
+    edges = tuple(tuple(e) for e in edges)
+    _check_dag(edges, tuple(outputs), num_inputs, tuple(op_names), op_set)
+    return op_set, edges, tuple(outputs), tuple(op_names)
+
+
 def _check_dag(edges, outputs, num_inputs, op_names, op_set):
     """Edges go from an existing node forward; every output and target is reachable."""
     known = set(range(num_inputs))
@@ -172,5 +205,7 @@ def _check_dag(edges, outputs, num_inputs, op_names, op_set):
     if op_names is not None:
         valid = get_op_set(op_set).ops
         if len(op_names) != len(edges) or any(o not in valid for o in op_names):
+            from tf_nas_seg.errors import brief
+
             raise ValueError(f"a fixed aggregation cell needs one op of {list(valid)} per "
-                             f"edge ({len(edges)}), got {list(op_names)}")
+                             f"edge ({len(edges)}), got {brief(list(op_names))}")

@@ -2,13 +2,15 @@
 
 import dataclasses
 import json
+import os
 from typing import Mapping
 
 import numpy as np
 
-from tf_nas_seg.errors import UserError
+from tf_nas_seg.errors import UserError, brief
 from tf_nas_seg.ops.op_set import NONE_OPS, OP_SETS
 from tf_nas_seg.utils.atomic import atomic_output
+from tf_nas_seg.utils.json_files import read_json
 
 SCHEMA_VERSION = 1
 METHODS = ("cas", "autortnet", "darts")
@@ -55,7 +57,7 @@ class CellGenotype:
                 raise GenotypeError(f"{where}.{key}: missing")
         op_set = data["op_set"]
         if not isinstance(op_set, str) or op_set not in OP_SETS:
-            raise GenotypeError(f"{where}.op_set: unknown op set {op_set!r}; valid: "
+            raise GenotypeError(f"{where}.op_set: unknown op set {brief(op_set)}; valid: "
                                 f"{sorted(OP_SETS)}")
         ops = OP_SETS[op_set].ops
         nodes_raw = data["nodes"]
@@ -72,11 +74,11 @@ class CellGenotype:
                         or not isinstance(edge[0], str) or isinstance(edge[1], bool)
                         or not isinstance(edge[1], int)):
                     raise GenotypeError(f"{here}[{k}]: expected [op_name, source_index], "
-                                        f"got {edge!r}")
+                                        f"got {brief(edge)}")
                 op, source = edge
                 if op not in ops or op in NONE_OPS:
                     raise GenotypeError(
-                        f"{here}[{k}]: op {op!r} is not a derivable op of {op_set!r}; "
+                        f"{here}[{k}]: op {brief(op)} is not a derivable op of {op_set!r}; "
                         f"valid: {[o for o in ops if o not in NONE_OPS]}")
                 if not 0 <= source < j + 2:
                     raise GenotypeError(f"{here}[{k}]: source {source} must be in [0, {j + 2}) "
@@ -88,7 +90,7 @@ class CellGenotype:
                 or any(isinstance(c, bool) or not isinstance(c, int) for c in concat)
                 or any(not 0 <= c < len(nodes) + 2 for c in concat)):
             raise GenotypeError(f"{where}.concat: expected a non-empty list of state indices "
-                                f"in [0, {len(nodes) + 2}), got {concat!r}")
+                                f"in [0, {len(nodes) + 2}), got {brief(concat)}")
         return cls(op_set=op_set, nodes=tuple(nodes), concat=tuple(concat))
 
 
@@ -120,7 +122,7 @@ class Genotype:
             if name == cell_type:
                 return cell
         raise GenotypeError(f"genotype has no {cell_type!r} cell; it has "
-                            f"{[name for name, _ in self.cells]}")
+                            f"{brief([name for name, _ in self.cells])}")
 
     def has_cell(self, cell_type):
         return any(name == cell_type for name, _ in self.cells)
@@ -140,21 +142,29 @@ class Genotype:
         if not isinstance(data, Mapping):
             raise GenotypeError("genotype: expected a JSON object")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise GenotypeError(f"schema_version: expected {SCHEMA_VERSION}, got {version!r}; "
+        if isinstance(version, bool) or version != SCHEMA_VERSION:
+            raise GenotypeError(f"schema_version: expected {SCHEMA_VERSION}, got "
+                                f"{brief(version)}; "
                                 "this file was written by another version of tf_nas_seg")
         method = data.get("method")
-        if method not in METHODS:
-            raise GenotypeError(f"method: expected one of {METHODS}, got {method!r}")
+        if not isinstance(method, str) or method not in METHODS:
+            raise GenotypeError(f"method: expected one of {METHODS}, got {brief(method)}")
         cells = data.get("cells")
         if not isinstance(cells, Mapping) or not cells:
             raise GenotypeError("cells: expected a non-empty object of cell type -> cell")
-        parsed = tuple((name, CellGenotype.from_json(cell, where=f"cells.{name}"))
+        parsed = tuple((name, CellGenotype.from_json(cell, where=f"cells.{name if len(name) <= 60 else name[:57] + '...'}"))
                        for name, cell in cells.items())
         macro = data.get("macro", {})
         if not isinstance(macro, Mapping):
             raise GenotypeError("macro: expected an object")
-        return cls(method=method, cells=parsed, macro=json.dumps(macro, sort_keys=True))
+        try:
+            # finite numbers only (no NaN or Infinity), nested as JSON can be
+            text = json.dumps(macro, sort_keys=True, allow_nan=False)
+        except (ValueError, TypeError, RecursionError) as e:
+            reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            raise GenotypeError(f"macro: not a JSON object of finite values ({reason}); "
+                                "use the genotype.json that bin/search wrote") from None
+        return cls(method=method, cells=parsed, macro=text)
 
     def save(self, path):
         """Writes the genotype as JSON atomically (temp file + rename)."""
@@ -163,14 +173,11 @@ class Genotype:
     @classmethod
     def load(cls, path):
         """Reads and validates a genotype file; errors name the file and the field."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except FileNotFoundError as e:
+        data = read_json(path, GenotypeError, "pass the genotype.json that bin/search "
+                         "wrote to its --run_dir")
+        if data is None and not os.path.lexists(path):
             raise GenotypeError(f"genotype file {path} does not exist; pass the "
-                                "genotype.json that bin/search wrote to its --run_dir") from e
-        except json.JSONDecodeError as e:
-            raise GenotypeError(f"genotype file {path} is not valid JSON ({e})") from e
+                                "genotype.json that bin/search wrote to its --run_dir")
         try:
             return cls.from_json(data)
         except GenotypeError as e:

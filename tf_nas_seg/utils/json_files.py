@@ -6,6 +6,10 @@ import json
 def read_json(path, error_cls=None, hint=""):
     """The JSON in `path`, or None if there is no such file.
 
+    A file that cannot be read as JSON (malformed, not UTF-8, nested too deeply for the
+    parser, an integer too long to convert, a directory, unreadable) is an `error_cls`
+    naming the file and the reason.
+
     Args:
         path: The file.
         error_cls: Raised (with the path, the parse error and `hint`) when the file is not
@@ -17,11 +21,26 @@ def read_json(path, error_cls=None, hint=""):
             return json.load(f)
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError, OSError) as e:
+        # ValueError: not JSON (JSONDecodeError), not UTF-8 (UnicodeDecodeError), an
+        # integer of thousands of digits; RecursionError: nested thousands deep;
+        # OSError: a directory, no permission to read.
         if error_cls is None:
             return None
-        raise error_cls(f"{path} is not valid JSON ({e})" + (f"; {hint}" if hint else "")
-                        ) from None
+        raise error_cls(f"{path} is not valid JSON ({_reason(e)})"
+                        + (f"; {hint}" if hint else "")) from None
+
+
+def _reason(error):
+    """Why a JSON file could not be read, in one short line."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text: byte {error.object[error.start:error.start + 1]!r} at " \
+               f"position {error.start}"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
 
 
 def run_completed(summary_path, error_cls=None):
