@@ -14,7 +14,8 @@ set of bounds. A command that needs another default redeclares only that field.
 | SeedSection      | seed                                                          |
 | ThreadsSection   | threads                                                       |
 | DiskSection      | min_free_mib (checked with the run directory's writability at start) |
-| RunSection       | + deterministic, run_dir, checkpoint_every, log_every, stop_after_iterations, min_free_mib |
+| RunSection       | + deterministic, run_dir, checkpoint_every, log_every, stop_after_iterations, |
+|                  |   skip_nonfinite_steps, max_skipped_steps, min_free_mib        |
 | DeviceSection    | + device                                                      |
 | SpaceSection     | method, backbone op set and genotype, layout, widths, target size |
 
@@ -143,6 +144,18 @@ class RunSection(SeedSection, ThreadsSection, DiskSection):
     stop_after_iterations: int = setting(0, "Stop (with a checkpoint) after N iterations "
                                          "in this invocation, e.g. to fit a time slot; 0: "
                                          "run to the end.", lower=0, upper=100000000)
+    skip_nonfinite_steps: bool = setting(
+        False, "Skip a step whose loss (search: the weight loss, the expected cost or the "
+        "architecture loss) is NaN or infinite instead of stopping the run: the "
+        "variables (weights, optimizer slots, batch-norm statistics, architecture "
+        "logits) are put back as they were before it and the run goes on with the next "
+        "batch. Skipped steps are logged and counted in history.json, the summary and "
+        "RUN_DIR/skipped_steps.json. Costs one copy of the variables per step. May be "
+        "turned on when resuming a run that stopped at such a step.")
+    max_skipped_steps: int = setting(
+        20, "With --skip_nonfinite_steps: stop the run when more than this many "
+        "consecutive steps are skipped (it has diverged, not met one bad batch).",
+        lower=0, upper=1000000)
 
 
 @dataclasses.dataclass(frozen=True)

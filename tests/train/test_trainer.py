@@ -133,21 +133,14 @@ def test_a_second_training_on_a_run_directory_in_use_is_refused(tmp_path):
 
 def test_a_nan_loss_stops_training_and_names_the_last_good_checkpoint(tmp_path,
                                                                      monkeypatch):
-    import tf_nas_seg.train.trainer as trainer_module
+    from tests.reliability.test_nonfinite_steps import NanAt
+    from tf_nas_seg.train.ohem import SegmentationLoss
 
-    calls = {"n": 0}
-    real_isfinite = trainer_module.np.isfinite
-
-    class FakeNumpy:  # the loop's finiteness check sees NaN at the third iteration
-        def __getattr__(self, name):
-            return getattr(np, name)
-
-        @staticmethod
-        def isfinite(x):
-            calls["n"] += 1
-            return real_isfinite(x) and calls["n"] != 3
-
-    monkeypatch.setattr(trainer_module, "np", FakeNumpy())
+    nan = NanAt()  # the loss (and so the gradients) is NaN at the third iteration
+    nan.set(3)
+    original = SegmentationLoss.__call__
+    monkeypatch.setattr(SegmentationLoss, "__call__",
+                        lambda self, *a, **k: original(self, *a, **k) * nan.factor())
     with pytest.raises(TrainError, match=r"loss became .* at iteration 3; .*last "
                                          r"checkpoint \(iteration 2\).*lower --lr"):
         run_training(TrainConfig(run_dir=str(tmp_path / "run"),

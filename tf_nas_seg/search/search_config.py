@@ -8,7 +8,8 @@ from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
-                     "threads", "graph_optimizer", "allow_foreign_table", "min_free_mib")
+                     "threads", "graph_optimizer", "allow_foreign_table", "min_free_mib",
+                     "skip_nonfinite_steps", "max_skipped_steps")
 
 
 @dataclasses.dataclass(frozen=True)

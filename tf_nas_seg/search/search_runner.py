@@ -16,9 +16,9 @@ from tf_nas_seg.search.methods import SearchError, get_method
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
-from tf_nas_seg.utils.run_state import (RunLock, StopSignals, VariableCheckpoint,
-                                       check_or_write_config, configure_tensorflow,
-                                       graph_optimizer)
+from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
+                                       VariableCheckpoint, check_or_write_config,
+                                       configure_tensorflow, graph_optimizer)
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
 from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
@@ -133,6 +133,10 @@ class SearchRunner:
         self.state = VariableCheckpoint(variables, os.path.join(self.run_dir, "checkpoints"),
                                         max_to_keep=3, error_cls=SearchError)
         self.global_step = self.state.step
+        # A skipped step also leaves the epoch's metric accumulators as they were.
+        self.nonfinite = NonfiniteSteps(self.run_dir, variables + list(m.metrics_variables),
+                                        self.config.skip_nonfinite_steps,
+                                        self.config.max_skipped_steps, SearchError)
 
     # Data streams -----------------------------------------------------------------
     def _stream(self, source, seed, start_batch, num_batches):
@@ -211,6 +215,7 @@ class SearchRunner:
         self._build_model()
         self._build_checkpoint()
         resumed = self.state.restore()
+        self.nonfinite.resume(int(self.global_step))
         history_path = os.path.join(self.run_dir, "history.json")
         self.history = []
         if resumed:
@@ -260,10 +265,14 @@ class SearchRunner:
                     w_batch = next(weights_stream)
                     update_arch = step >= c.arch_start_iteration
                     a_batch = next(arch_stream) if update_arch else w_batch
+                    self.nonfinite.before_step()
                     logs = steps[update_arch](w_batch, a_batch)
                     step += 1
                     values = {k: float(v) for k, v in logs.items()}
-                    self._check_finite(values, step, update_arch)
+                    if not self._check_finite(values, step, update_arch):
+                        # skipped: the metrics are the epoch's means before this step
+                        logs = {m.name: m.result() for m in model.metrics}
+                        values = {k: float(v) for k, v in logs.items()}
                     self.global_step.assign(step)
                     step_times.append(time.perf_counter() - tick)
                     bar.update(step - epoch * per_epoch, [
@@ -283,6 +292,8 @@ class SearchRunner:
                     # and logging): a stall at epoch starts shows as first >> median.
                     metrics["first_step_seconds"] = step_times[0]
                     metrics["median_step_seconds"] = float(np.median(step_times))
+                    metrics["skipped_steps"] = self.nonfinite.count(epoch * per_epoch,
+                                                                    epoch_end)
                     genotype = self._write_epoch_outputs(epoch, metrics, writer)
                     self.state.save(step)
                     logging.info("epoch %d: %s genotype %s", epoch + 1, metrics,
@@ -291,29 +302,24 @@ class SearchRunner:
             self.state.save(step)
             summary = {"status": "interrupted", "iterations_done": step,
                        "iterations": c.iterations,
+                       "skipped_nonfinite_steps": self.nonfinite.summary(),
                        "resume": "rerun the same command to continue"}
             write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
             return summary
         return self._finish()
 
     def _check_finite(self, values, step, update_arch):
-        """Stops the search at a NaN or infinite loss or cost, keeping the last checkpoint.
-
-        The step that produced it has already changed the variables in memory, so
-        nothing is saved after it: the last checkpoint stays the last good state.
-        """
+        """False when the step's weight loss, expected cost or (when the architecture is
+        updated) architecture loss is NaN or infinite and the step was skipped
+        (--skip_nonfinite_steps); without that setting such a step stops the search,
+        keeping the last checkpoint (`NonfiniteSteps`)."""
         names = ["weight_loss", "expected_cost"] + (["arch_loss"] if update_arch else [])
-        bad = [(n, values[n]) for n in names if not math.isfinite(values[n])]
-        if not bad:
-            return
-        name, value = bad[0]
-        cause = ("--lr (the weights' learning rate) or --grad_clip" if name == "weight_loss"
-                 else "--arch_lr, or --cost_lambda if the cost term dominates")
-        raise SearchError(
-            f"the {name} became {value} at iteration {step}; nothing was saved after it, "
-            f"so the last checkpoint (iteration {int(self.state.step.numpy())}) is the "
-            f"last good state. Likely cause: too large a step; lower {cause} and start a "
-            "new --run_dir")
+        weights = "--lr (the weights' learning rate) or --grad_clip"
+        arch = "--arch_lr, or --cost_lambda if the cost term dominates"
+        return self.nonfinite.check(step, {n: values[n] for n in names},
+                                    int(self.state.step.numpy()),
+                                    {"weight_loss": weights, "expected_cost": arch,
+                                     "arch_loss": arch})
 
     def _start_epoch(self, epoch, total_epochs, fresh):
         """Per-epoch schedules: Gumbel temperature, beta warm-up, depth record."""
@@ -337,6 +343,7 @@ class SearchRunner:
             "iterations": int(self.global_step),
             "epochs": len(self.history),
             "wall_time_seconds": round(self.state.elapsed_seconds(), 2),
+            "skipped_nonfinite_steps": self.nonfinite.summary(),
             "final": {k: last.get(k) for k in ("weight_loss", "arch_loss", "arch_ce",
                                                "arch_miou")},
             "cost": None if cost_model is None else {

@@ -9,7 +9,8 @@ PEERS = ("fast_scnn", "bisenetv2")
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
-                     "threads", "val_max_images", "min_free_mib")
+                     "threads", "val_max_images", "min_free_mib",
+                     "skip_nonfinite_steps", "max_skipped_steps")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,6 @@ import os
 import platform
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -20,8 +19,9 @@ from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.utils.fused_sgd import FusedSGD
-from tf_nas_seg.utils.run_state import (RunLock, StopSignals, VariableCheckpoint,
-                                       check_or_write_config, configure_tensorflow)
+from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
+                                       VariableCheckpoint, check_or_write_config,
+                                       configure_tensorflow)
 from tf_nas_seg.viz.figures import draw_training_curves
 
 
@@ -172,6 +172,9 @@ class Trainer:
             os.path.join(self.run_dir, "checkpoints"), error_cls=TrainError,
             extra={"best_miou": self.best_miou, "best_step": self.best_step,
                    "loss_sum": self.loss_sum, "loss_count": self.loss_count})
+        self.nonfinite = NonfiniteSteps(self.run_dir, self.state.variables,
+                                        c.skip_nonfinite_steps, c.max_skipped_steps,
+                                        TrainError)
 
     def _make_train_step(self):
         model, optimizer, loss_fn = self.model, self.optimizer, self.loss
@@ -222,7 +225,9 @@ class Trainer:
             for name, iou in scores["per_class_iou"].items():
                 if iou is not None:
                     tf.summary.scalar(f"val_iou/{name}", iou)
-        self.history.append({"step": step, "train_loss": loss, "val_miou": miou})
+        previous = self.history[-1]["step"] if self.history else 0
+        self.history.append({"step": step, "train_loss": loss, "val_miou": miou,
+                             "skipped_steps": self.nonfinite.count(previous, step)})
         if miou > float(self.best_miou.numpy()):
             self.best_miou.assign(miou)
             self.best_step.assign(step)
@@ -255,6 +260,7 @@ class Trainer:
         finally:
             keras.mixed_precision.set_global_policy("float32")
         resumed = self.state.restore()
+        self.nonfinite.resume(int(self.state.step.numpy()))
         history_path = os.path.join(self.run_dir, "history.json")
         self.history = []
         if resumed:
@@ -280,20 +286,19 @@ class Trainer:
         with StopSignals() as signals:
             while step < stop_at and signals.received is None:
                 images, labels = next(stream)
+                self.nonfinite.before_step()
                 loss = float(train_step(images, labels))
-                if not np.isfinite(loss):
-                    raise TrainError(
-                        f"the loss became {loss} at iteration {step + 1}; nothing was saved "
-                        "after it, so the last checkpoint (iteration "
-                        f"{int(self.state.step.numpy())}) is the last good state. Likely "
-                        "cause: too large a step; lower --lr (or use --precision=float32) "
-                        "and start a new --run_dir")
                 step += 1
-                self.loss_sum.assign_add(loss)
-                self.loss_count.assign_add(1)
+                counted = self.nonfinite.check(
+                    step, {"loss": loss}, int(self.state.step.numpy()),
+                    {"loss": "--lr (or use --precision=float32)"})
+                if counted:  # a skipped step's loss stays out of the history's mean
+                    self.loss_sum.assign_add(loss)
+                    self.loss_count.assign_add(1)
                 lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-                bar.update(step, [("loss", loss), ("lr", lr)])
-                if step % c.log_every == 0:
+                if counted:
+                    bar.update(step, [("loss", loss), ("lr", lr)])
+                if counted and step % c.log_every == 0:
                     with writer.as_default(step=step):
                         tf.summary.scalar("train/loss", loss)
                         tf.summary.scalar("train/learning_rate", lr)
@@ -309,6 +314,7 @@ class Trainer:
             self._write_history()
             summary = {"status": "interrupted", "iterations_done": step,
                        "iterations": c.iterations,
+                       "skipped_nonfinite_steps": self.nonfinite.summary(),
                        "resume": "rerun the same command to continue",
                        "class_weights": self._class_weights_summary()}
             write_json_atomic(os.path.join(self.run_dir, "train_summary.json"), summary)
@@ -351,6 +357,7 @@ class Trainer:
             "peer": c.peer or None,
             "iterations": step,
             "wall_time_seconds": round(self.state.elapsed_seconds(), 2),
+            "skipped_nonfinite_steps": self.nonfinite.summary(),
             "model": final_path,
             "best_model": os.path.join(self.run_dir, "best.keras"),
             "best_val_miou": float(self.best_miou.numpy()),

@@ -11,6 +11,7 @@
 
 import contextlib
 import errno
+import math
 import os
 import signal
 import time
@@ -160,6 +161,7 @@ class VariableCheckpoint:
     def __init__(self, variables, directory, max_to_keep=3, error_cls=ValueError,
                  extra=None):
         variables = list(variables)
+        self.variables = variables
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
         state = {f"v{i:05d}": getattr(v, "value", v) for i, v in enumerate(variables)}
@@ -270,6 +272,143 @@ class VariableCheckpoint:
                     os.unlink(path)
             except OSError:
                 pass
+
+
+class VariableSnapshot:
+    """A copy of `variables` taken before a step and put back if the step is discarded.
+
+    The copies are variables on the same devices, written and read by two compiled
+    functions (one assignment per variable each), so taking a snapshot costs a copy of
+    the state in device memory and no transfer to the host.
+    """
+
+    def __init__(self, variables):
+        self._variables = [getattr(v, "value", v) for v in variables]
+        with tf.init_scope():
+            self._copies = [tf.Variable(v.read_value(), trainable=False,
+                                        name=f"snapshot_{i}")
+                            for i, v in enumerate(self._variables)]
+
+        def save():
+            for copy, variable in zip(self._copies, self._variables):
+                copy.assign(variable.read_value())
+
+        def restore():
+            for copy, variable in zip(self._copies, self._variables):
+                variable.assign(copy.read_value())
+
+        self.save = tf.function(save, autograph=False)
+        self.restore = tf.function(restore, autograph=False)
+
+
+class NonfiniteSteps:
+    """What a run does with a step whose loss is NaN or infinite.
+
+    By default it stops the run: the step has already changed the variables in memory,
+    so nothing is saved after it and the last checkpoint stays the last good state
+    (`stop` names the iteration, that checkpoint and the setting to lower). With
+    --skip_nonfinite_steps (`skip`), the step is skipped instead: the variables are
+    copied before every step and copied back when a watched value is not finite.
+
+    NOTE: the copy is taken before the step and restored after it, rather than the
+    update being computed and applied only when finite, because a step changes more
+    than what its optimizer applies: the forward pass updates batch-norm moving
+    statistics and metric accumulators, and a search step applies two optimizers one
+    after the other (the architecture step's loss is known only after its update).
+    Restoring the copy puts back exactly every variable the checkpoint holds, whatever
+    the step did, at the cost of one device-side copy per step.
+
+    Skipped iterations are written to RUN_DIR/skipped_steps.json as they happen; a
+    resumed run keeps those up to its checkpoint (the later ones run again). More than
+    `max_consecutive` skipped steps in a row stop the run: it has diverged.
+
+    Args:
+        run_dir: The run directory.
+        variables: What a skipped step must leave unchanged (the checkpoint's variables
+            and the metrics' accumulators).
+        skip: --skip_nonfinite_steps.
+        max_consecutive: --max_skipped_steps.
+        error_cls: The run's error class.
+    """
+
+    FILE = "skipped_steps.json"
+
+    def __init__(self, run_dir, variables, skip, max_consecutive, error_cls):
+        self.path = os.path.join(run_dir, self.FILE)
+        self.snapshot = VariableSnapshot(variables) if skip else None
+        self.max_consecutive = int(max_consecutive)
+        self.error_cls = error_cls
+        self.skipped = []  # [{"iteration": i, "values": {name: "nan"}}], in order
+        self.consecutive = 0
+
+    def resume(self, step):
+        """Keeps the skips recorded up to `step`, the checkpoint's iteration."""
+        record = read_json(self.path, self.error_cls,
+                           "delete it (it only counts skipped steps) and rerun") or {}
+        entries = record.get("skipped", []) if isinstance(record, dict) else []
+        self.skipped = [e for e in entries if isinstance(e, dict)
+                        and isinstance(e.get("iteration"), int) and e["iteration"] <= step]
+        self.consecutive = 0
+
+    def before_step(self):
+        """Copies the variables (only with --skip_nonfinite_steps)."""
+        if self.snapshot is not None:
+            self.snapshot.save()
+
+    def check(self, iteration, values, last_checkpoint, cause):
+        """True when every value is finite (the step counts); False when the step was
+        skipped (the variables are back as before it).
+
+        Args:
+            iteration: The step's iteration (1-based: the count after it).
+            values: {name: float} the step produced that must be finite.
+            last_checkpoint: Iteration of the last checkpoint, for messages.
+            cause: {name: the settings to lower} for the message ("--lr ...").
+
+        Raises:
+            error_cls: a value is not finite and steps are not skipped, or more than
+                max_consecutive steps in a row were skipped.
+        """
+        bad = [(name, value) for name, value in values.items() if not math.isfinite(value)]
+        if not bad:
+            self.consecutive = 0
+            return True
+        name, value = bad[0]
+        if self.snapshot is None:
+            raise self.error_cls(
+                f"the {name} became {value} at iteration {iteration}; nothing was saved "
+                f"after it, so the last checkpoint (iteration {last_checkpoint}) is the "
+                f"last good state. Likely cause: too large a step; lower {cause[name]} "
+                "and start a new --run_dir, or rerun the same command with "
+                "--skip_nonfinite_steps to skip such steps")
+        self.snapshot.restore()
+        self.consecutive += 1
+        self.skipped.append({"iteration": int(iteration),
+                             "values": {n: str(v) for n, v in bad}})
+        write_json_atomic(self.path, {"skipped": self.skipped})
+        logging.warning("iteration %d skipped (--skip_nonfinite_steps): %s not finite; the "
+                        "variables are as before it (%d skipped in all)", iteration,
+                        ", ".join(f"{n}={v}" for n, v in bad), len(self.skipped))
+        if self.consecutive > self.max_consecutive:
+            first = iteration - self.consecutive + 1
+            raise self.error_cls(
+                f"{self.consecutive} consecutive steps (iterations {first}-{iteration}) "
+                f"were skipped, more than --max_skipped_steps={self.max_consecutive}: "
+                f"the {name} is {value} after every step, so the run has diverged rather "
+                "than met a bad batch. Every skipped step was undone, so the last "
+                f"checkpoint (iteration {last_checkpoint}) is a good state. Likely cause: "
+                f"too large a step; lower {cause[name]} and start a new --run_dir")
+        return False
+
+    def count(self, start=0, end=None):
+        """Skipped iterations in (start, end]."""
+        return sum(1 for e in self.skipped
+                   if e["iteration"] > start and (end is None or e["iteration"] <= end))
+
+    def summary(self):
+        """The summary's record: {"count", "iterations"}."""
+        return {"count": len(self.skipped),
+                "iterations": [e["iteration"] for e in self.skipped]}
 
 
 class RunLock:
