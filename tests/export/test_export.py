@@ -49,7 +49,13 @@ def test_saved_model_loads_with_the_serving_signature(exported):
     (name, spec), = signature.structured_input_signature[1].items()
     assert name == "images" and spec.dtype == tf.uint8
     assert spec.shape.rank is None  # checked in the graph (see serving_function)
-    outputs = signature.structured_outputs
+    # serving_default (what TF Serving runs) returns the class map only; the
+    # probabilities signature returns both.
+    assert set(signature.structured_outputs) == {"class_map"}
+    assert signature.structured_outputs["class_map"].dtype == tf.int32
+    scores = loaded.signatures["probabilities"]
+    assert scores.structured_input_signature[1]["images"].dtype == tf.uint8
+    outputs = scores.structured_outputs
     assert outputs["class_map"].dtype == tf.int32 and outputs["probabilities"].dtype == tf.float32
     assert card["checks_against_keras"]["saved_model"]["argmax_agreement"] == 1.0
     assert json.loads((directory / MODEL_CARD).read_text())["num_classes"] == CLASSES
@@ -70,17 +76,19 @@ def test_saved_model_cli_lists_the_signature(exported):
     assert out.returncode == 0, out.stderr
     # the input's shape is unknown_rank: the graph checks it (serving_function)
     for text in ("inputs['images']", "DT_UINT8", "unknown_rank", "outputs['class_map']",
-                 "DT_INT32", "outputs['probabilities']"):
+                 "DT_INT32"):
         assert text in out.stdout
+    assert "outputs['probabilities']" not in out.stdout
 
 
 @pytest.mark.parametrize("shape", [(1, 32, 48), (2, 40, 56), (3, 33, 47)])
 def test_outputs_match_keras_for_dynamic_batch_and_sizes(exported, shape):
     root, model, _ = exported
-    signature = tf.saved_model.load(str(root / "saved_models/tiny/1")).signatures[
-        "serving_default"]
+    loaded = tf.saved_model.load(str(root / "saved_models/tiny/1"))
     images = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
-    out = signature(images=tf.constant(images))
+    out = loaded.signatures["probabilities"](images=tf.constant(images))
+    served = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_array_equal(served["class_map"].numpy(), out["class_map"].numpy())
     logits = model(images.astype(np.float32), training=False)
     np.testing.assert_allclose(out["probabilities"].numpy(), tf.nn.softmax(logits).numpy(),
                                atol=1e-5)

@@ -120,7 +120,8 @@ def main(argv):
     print(json.dumps({
         "export": directory, "artifacts": sorted(card["artifacts"]),
         "skipped": sorted(card["skipped"]),
-        "checks": {k: {"max_abs_diff": round(v["max_abs_diff_probabilities"], 6),
+        "checks": {k: {"max_abs_diff": (None if v["max_abs_diff_probabilities"] is None
+                                        else round(v["max_abs_diff_probabilities"], 6)),
                        "argmax_agreement": round(v["argmax_agreement"], 4)}
                    for k, v in card["checks_against_keras"].items()},
         "model_card": os.path.join(directory, "model_card.json")}, indent=2))

@@ -74,6 +74,11 @@ class Predictor:
             served = load_serving(path)
         except ServingModelError as e:
             raise PredictorError(str(e)) from e
+        if served.output_key == "class_map":
+            raise PredictorError(f"{served.directory} returns class ids only (no "
+                                 "probabilities or logits signature, e.g. a TF-TRT "
+                                 "conversion); evaluate the SavedModel bin/export wrote, "
+                                 "or its .keras model")
         self.kind = "saved_model"
         self._loaded = served.loaded
         self.num_classes = served.num_classes

@@ -108,6 +108,7 @@ class ArtifactRunner:
         except ServingModelError as e:
             raise ArtifactError(str(e)) from e
         self._loaded, self._signature = served.loaded, served.signature
+        self._default = served.default
         self._input_name, self._input_dtype = served.input_name, served.input_dtype
         self._output = served.output_key
 
@@ -181,13 +182,18 @@ class ArtifactRunner:
         return images.astype(dtype)
 
     def run(self, prepared):
-        """Scores [1, H, W, K] (NumPy) for an input made by `to_input`."""
+        """What a benchmark times: one call on an input made by `to_input`, its outputs
+        copied back to the host. Scores [1, H, W, K] (NumPy), except for a SavedModel:
+        its `serving_default` (what TF Serving runs), whose outputs come back as a dict
+        of NumPy arrays (the class map; also probabilities in exports made before
+        serving_default dropped them)."""
         if self.keras_model is not None:
             with tf.device(self.device):
                 return self._fn(prepared).numpy()
         if self.format == "saved_model":
             with tf.device(self.device):
-                return self._signature(**{self._input_name: prepared})[self._output].numpy()
+                outputs = self._default(**{self._input_name: prepared})
+                return {k: v.numpy() for k, v in outputs.items()}
         if self.format == "tflite":
             interpreter = self._interpreter
             interpreter.set_tensor(interpreter.get_input_details()[0]["index"], prepared)
@@ -198,13 +204,21 @@ class ArtifactRunner:
             return (out.astype(np.float32) - zero) * scale if scale else out
         return self._session.run(None, {self._onnx_input.name: prepared})[0]
 
+    def scores(self, prepared):
+        """Scores [1, H, W, K] (NumPy) for an input made by `to_input`: logits or
+        probabilities (a SavedModel's `probabilities` signature)."""
+        if self.format == "saved_model":
+            with tf.device(self.device):
+                return self._signature(**{self._input_name: prepared})[self._output].numpy()
+        return self.run(prepared)
+
     def __call__(self, images):
         """Scores for uint8 images [1, H, W, 3] (prepares the size if it changed)."""
         images = np.asarray(images)
         if self.size != tuple(images.shape[1:3]) or (self._fn is None and
                                                      self.keras_model is not None):
             self.prepare(*images.shape[1:3])
-        return self.run(self.to_input(images))
+        return self.scores(self.to_input(images))
 
     # Facts ----------------------------------------------------------------------------
     def model_card(self):

@@ -15,7 +15,8 @@ from tf_nas_seg.errors import UserError
 from tf_nas_seg.utils.timing import latency_stats, time_calls
 from tf_nas_seg.export.artifact_runner import ArtifactRunner, load_keras_model
 from tf_nas_seg.export.onnx_export import OnnxUnavailableError, convert_onnx
-from tf_nas_seg.export.saved_model_export import INPUT_NAME, SIGNATURE, export_saved_model
+from tf_nas_seg.export.saved_model_export import (INPUT_NAME, PROBABILITIES_SIGNATURE, SIGNATURE,
+                                                  export_saved_model)
 from tf_nas_seg.export.tflite_export import TFLITE_MODES, convert_tflite
 from tf_nas_seg.export.tftrt_export import TFTRT_PRECISIONS, convert_tftrt, tensorrt_available
 from tf_nas_seg.export.warmup_requests import WARMUP_FILE
@@ -36,8 +37,16 @@ def _softmax(scores):
 
 
 def compare_outputs(reference_logits, outputs, are_probabilities):
-    """{max_abs_diff (of probabilities), argmax_agreement} of one artefact vs Keras."""
+    """{max_abs_diff (of probabilities), argmax_agreement} of one artefact vs Keras.
+
+    `outputs` may be class ids [B, H, W] (an artefact that returns a class map only):
+    then only the argmax agreement is compared and max_abs_diff is None.
+    """
     ref = _softmax(reference_logits)
+    outputs = np.asarray(outputs)
+    if outputs.ndim == ref.ndim - 1:
+        return {"max_abs_diff_probabilities": None,
+                "argmax_agreement": float((outputs == ref.argmax(-1)).mean())}
     out = np.asarray(outputs, np.float64) if are_probabilities else _softmax(outputs)
     return {"max_abs_diff_probabilities": float(np.abs(out - ref).max()),
             "argmax_agreement": float((out.argmax(-1) == ref.argmax(-1)).mean())}
@@ -50,11 +59,12 @@ def check_artifact(runner, model, images, latency_runs=0):
         {max_abs_diff_probabilities, argmax_agreement, images, size, latency (optional)}.
     """
     probabilities = runner.format == "saved_model" and runner._output == "probabilities"
-    worst, agree = 0.0, []
+    worst, agree = None, []
     for image in images:
         ref = model(tf.constant(image[None].astype(np.float32)), training=False).numpy()
         result = compare_outputs(ref, runner(image[None]), probabilities)
-        worst = max(worst, result["max_abs_diff_probabilities"])
+        if result["max_abs_diff_probabilities"] is not None:
+            worst = max(worst or 0.0, result["max_abs_diff_probabilities"])
         agree.append(result["argmax_agreement"])
     check = {"max_abs_diff_probabilities": worst, "argmax_agreement": float(np.mean(agree)),
              "images": int(len(images)), "size": list(images.shape[1:3])}
@@ -214,8 +224,11 @@ def export_model(model_path, name, version, *, formats=("saved_model",), out_dir
                 "path": ".", "signature": SIGNATURE,
                 "inputs": {INPUT_NAME: "uint8 [batch, height, width, 3], raw RGB, all "
                                        "dimensions dynamic"},
-                "outputs": {"class_map": "int32 [batch, height, width]",
-                            "probabilities": "float32 [batch, height, width, classes]"},
+                "outputs": {"class_map": "int32 [batch, height, width]"},
+                "signatures": {
+                    SIGNATURE: "class_map only (what TF Serving runs by default)",
+                    PROBABILITIES_SIGNATURE: "class_map and probabilities float32 "
+                                             "[batch, height, width, classes]"},
                 "warmup": f"assets.extra/{WARMUP_FILE}"}
             checks["saved_model"] = _check(staging, model, samples, latency_runs, say,
                                            label="saved_model")
@@ -266,7 +279,8 @@ def export_model(model_path, name, version, *, formats=("saved_model",), out_dir
                     artifacts[f"tftrt_{precision.lower()}"] = {
                         "path": f"tftrt_{precision.lower()}", "signature": SIGNATURE,
                         "inputs": {INPUT_NAME: "uint8 [batch, height, width, 3]"},
-                        "outputs": {"class_map": "int32", "probabilities": "float32"}}
+                        "outputs": {"class_map": "int32 (serving_default converted; "
+                                                 "no probabilities)"}}
                     checks[f"tftrt_{precision.lower()}"] = _check(target, model, samples,
                                                                   latency_runs, say,
                                                                   device="/GPU:0")
@@ -291,8 +305,10 @@ def export_model(model_path, name, version, *, formats=("saved_model",), out_dir
 def _check(path, model, samples, latency_runs, say, device="/CPU:0", label=None):
     runner = ArtifactRunner(path, device=device)
     check = check_artifact(runner, model, samples, latency_runs)
+    diff = check["max_abs_diff_probabilities"]
     line = (f"  check {label or os.path.basename(path.rstrip('/'))}: max |diff| of "
-            f"probabilities {check['max_abs_diff_probabilities']:.3g}, argmax agreement "
+            f"probabilities {'n/a (class map only)' if diff is None else format(diff, '.3g')}"
+            ", argmax agreement "
             f"{check['argmax_agreement']:.4f} on {check['images']} images at "
             f"{check['size'][0]}x{check['size'][1]}")
     if "latency" in check:

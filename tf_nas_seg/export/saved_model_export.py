@@ -1,4 +1,5 @@
-"""The TF Serving SavedModel: uint8 images in, class map and probabilities out."""
+"""The TF Serving SavedModel: uint8 images in; a class map (serving_default), or a class
+map and probabilities (the `probabilities` signature) out."""
 
 import os
 
@@ -7,11 +8,21 @@ import tensorflow as tf
 from tf_nas_seg.export.warmup_requests import WARMUP_FILE, write_warmup_requests
 
 SIGNATURE = "serving_default"
+# The second signature: what bin/evaluate and clients that need scores call.
+PROBABILITIES_SIGNATURE = "probabilities"
 INPUT_NAME = "images"
 
 
-def serving_function(model):
-    """images uint8 [B, H, W, 3] -> {class_map int32 [B, H, W], probabilities float32}.
+def serving_function(model, probabilities=False):
+    """images uint8 [B, H, W, 3] -> {class_map int32 [B, H, W]} (and, with
+    `probabilities`, probabilities float32 [B, H, W, K]).
+
+    `serving_default`, what TF Serving answers when a request names no signature, returns
+    only the class map: the softmax over every pixel and the copy of a float32
+    [B, H, W, K] tensor back to the client cost 5.8 ms of 40 ms per 360x480 frame on a
+    2-core CPU (benchmarks/README.md), for scores most clients never read. The
+    `probabilities` signature returns both, for evaluation and for clients that
+    threshold or fuse scores.
 
     The network normalises raw 0..255 RGB itself (`networks.stem.Standardize`), so the
     signature only casts; resizing inside the network follows the input's runtime size
@@ -35,8 +46,10 @@ def serving_function(model):
         with tf.control_dependencies([check]):
             images = tf.ensure_shape(tf.identity(images), (None, None, None, 3))
         logits = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
-        return {"class_map": tf.argmax(logits, axis=-1, output_type=tf.int32),
-                "probabilities": tf.nn.softmax(logits, axis=-1)}
+        outputs = {"class_map": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+        if probabilities:
+            outputs["probabilities"] = tf.nn.softmax(logits, axis=-1)
+        return outputs
 
     return serve
 
@@ -60,8 +73,10 @@ def export_saved_model(model, directory, warmup_images=(), model_name="model"):
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.add_endpoint(SIGNATURE, serving_function(model), input_signature=[
-        tf.TensorSpec(None, tf.uint8, name=INPUT_NAME)])
+    spec = [tf.TensorSpec(None, tf.uint8, name=INPUT_NAME)]
+    archive.add_endpoint(SIGNATURE, serving_function(model), input_signature=spec)
+    archive.add_endpoint(PROBABILITIES_SIGNATURE, serving_function(model, True),
+                         input_signature=spec)
     archive.write_out(os.fspath(directory), verbose=False)
     if len(warmup_images):
         extra = os.path.join(directory, "assets.extra")

@@ -1,8 +1,13 @@
-"""The one SavedModel loader: TF Serving's layout and the `serving_default` contract.
+"""The one SavedModel loader: TF Serving's layout and the signatures bin/export writes.
 
 `bin/evaluate` (the predictor) and `bin/benchmark` / the export check (the artifact
 runner) both load exported networks through `load_serving`, so both accept and refuse
 the same directories with the same messages.
+
+Exports write `serving_default` (the class map: what TF Serving runs and what the
+benchmark times) and `probabilities` (class map and probabilities: what evaluation and
+the export checks read). Exports written before the split have only `serving_default`,
+with probabilities in it; both layouts load.
 """
 
 import dataclasses
@@ -28,21 +33,25 @@ def latest_version(directory):
 
 @dataclasses.dataclass
 class ServingModel:
-    """A loaded SavedModel and what its `serving_default` signature takes and returns.
+    """A loaded SavedModel: the signature that gives scores, and `serving_default`.
 
     Attributes:
         directory: The version directory loaded.
         loaded: The `tf.saved_model.load` object (keep it alive with the signature).
-        signature: The `serving_default` concrete function.
+        signature: The concrete function that returns scores: `probabilities` where the
+            export has it, else `serving_default` (older exports).
+        default: The `serving_default` concrete function (what TF Serving runs).
         input_name: Its one input's name.
         input_dtype: That input's `tf.DType` (uint8 or a float type).
-        output_key: "probabilities" or "logits".
-        num_classes: Channels of that output.
+        output_key: "probabilities", "logits", or "class_map" (a SavedModel that gives
+            class ids only, such as a TF-TRT conversion of serving_default).
+        num_classes: Channels of that output (None for a class map).
     """
 
     directory: str
     loaded: object
     signature: object
+    default: object
     input_name: str
     input_dtype: object
     output_key: str
@@ -54,7 +63,7 @@ class ServingModel:
 
 
 def load_serving(path, device=None):
-    """Loads `path` (a version directory or its parent) and checks `serving_default`.
+    """Loads `path` (a version directory or its parent) and checks its signatures.
 
     Args:
         path: SavedModel directory, or the TF Serving model directory holding numbered
@@ -63,7 +72,7 @@ def load_serving(path, device=None):
 
     Raises:
         ServingModelError: no saved_model.pb, no `serving_default`, not exactly one input,
-            or neither a `probabilities` nor a `logits` output.
+            or no signature with a `probabilities` or `logits` output.
     """
     import tensorflow as tf
 
@@ -80,17 +89,22 @@ def load_serving(path, device=None):
         raise ServingModelError(f"SavedModel {directory} has no serving_default signature "
                                 f"(it has {list(loaded.signatures)}); export it with "
                                 "bin/export")
-    signature = loaded.signatures["serving_default"]
+    name = ("probabilities" if "probabilities" in loaded.signatures
+            else "serving_default")
+    signature = loaded.signatures[name]
     inputs = signature.structured_input_signature[1]
     if len(inputs) != 1:
-        raise ServingModelError(f"serving_default of {directory} takes {sorted(inputs)}; "
+        raise ServingModelError(f"{name} of {directory} takes {sorted(inputs)}; "
                                 "expected one image input")
     (input_name, spec), = inputs.items()
     outputs = signature.structured_outputs
-    key = next((k for k in ("probabilities", "logits") if k in outputs), None)
+    # A TF-TRT conversion holds serving_default only: a class map, no scores.
+    key = next((k for k in ("probabilities", "logits", "class_map") if k in outputs), None)
     if key is None:
-        raise ServingModelError(f"serving_default of {directory} returns {sorted(outputs)};"
-                                " expected 'probabilities' or 'logits'")
+        raise ServingModelError(f"{name} of {directory} returns {sorted(outputs)};"
+                                " expected 'probabilities', 'logits' or 'class_map'")
+    classes = None if key == "class_map" else int(outputs[key].shape[-1])
     return ServingModel(directory=directory, loaded=loaded, signature=signature,
+                        default=loaded.signatures["serving_default"],
                         input_name=input_name, input_dtype=spec.dtype, output_key=key,
-                        num_classes=int(outputs[key].shape[-1]))
+                        num_classes=classes)
