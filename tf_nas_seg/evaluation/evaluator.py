@@ -3,13 +3,13 @@
 import os
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_nas_seg.evaluation.metrics import confusion_metric, scores_from_confusion
 from tf_nas_seg.viz.figures import draw_prediction
 from tf_nas_seg.errors import ConfigError
+from tf_nas_seg.utils.progress import ProgressBar
 
 
 def evaluate_source(predictor, source, *, batch_size=1, flip=False, scales=(1.0,),
@@ -47,7 +47,7 @@ def evaluate_source(predictor, source, *, batch_size=1, flip=False, scales=(1.0,
     dataset = make_dataset(source, batch_size=batch_size, seed=0, shuffle=False,
                            augment=None, drop_remainder=False)
     metric = confusion_metric(info.num_classes, info.ignore_label)
-    bar = keras.utils.Progbar(len(source), unit_name="image") if progress else None
+    bar = ProgressBar(len(source), unit_name="image") if progress else None
     paths, seen, start = [], 0, time.time()
     for images, labels in dataset:
         probabilities = predictor.predict(images, flip=flip, scales=scales, size=size)

@@ -22,6 +22,7 @@ from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
 from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
+from tf_nas_seg.utils.progress import ProgressBar
 
 
 class SearchRunner:
@@ -253,10 +254,9 @@ class SearchRunner:
                 for metric in model.metrics:
                     metric.reset_state()
                 self._start_epoch(epoch, total_epochs, fresh=step == epoch * per_epoch)
-                bar = keras.utils.Progbar(epoch_end - epoch * per_epoch,
-                                          stateful_metrics=["w_loss", "a_ce", "a_miou",
-                                                            "cost"],
-                                          unit_name="it")
+                bar = ProgressBar(epoch_end - epoch * per_epoch,
+                                  stateful_metrics=["w_loss", "a_ce", "a_miou", "cost"],
+                                  unit_name="it")
                 bar.update(step - epoch * per_epoch)
                 logging.info("epoch %d/%d", epoch + 1, total_epochs)
                 logs, step_times = {}, []

@@ -23,6 +23,7 @@ from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
                                        VariableCheckpoint, check_or_write_config,
                                        configure_tensorflow)
 from tf_nas_seg.viz.figures import draw_training_curves
+from tf_nas_seg.utils.progress import ProgressBar
 
 
 class TrainError(UserError):
@@ -279,8 +280,7 @@ class Trainer:
         stop_at = c.iterations
         if c.stop_after_iterations:
             stop_at = min(stop_at, start + c.stop_after_iterations)
-        bar = keras.utils.Progbar(c.iterations, stateful_metrics=["loss", "lr"],
-                                  unit_name="it")
+        bar = ProgressBar(c.iterations, stateful_metrics=["loss", "lr"], unit_name="it")
         bar.update(start)
         step = start
         with StopSignals() as signals:
