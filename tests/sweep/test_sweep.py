@@ -58,6 +58,8 @@ def sweep(tmp_path_factory):
     (tmp / "train.cfg").write_text(TRAIN)
     args = ["--methods=cas", "--lambdas=0.01", f"--cas_flagfile={tmp / 'search.cfg'}",
             f"--train_flagfile={tmp / 'train.cfg'}", "--train_args=--width_multiplier=0.25",
+            # a search-only flag, which the table build must not be given
+            "--search_args=--arch_lr=0.0003",
             f"--table_args={FAST_TABLE}", "--nocalibrate_tables", "--random=2",
             "--random_band=3", "--peers=fast_scnn:0.25", "--bench_runs=3", "--bench_warmup=1",
             f"--run_dir={tmp / 'sweep'}"]
@@ -102,6 +104,7 @@ def test_sweep_writes_the_table_the_plot_and_every_point(sweep):
     search_config = json.loads((sweep_dir / "points" / "cas_lambda0.01" / "search" /
                                 "config.json").read_text())
     assert search_config["cost"] == "latency" and search_config["cost_lambda"] == 0.01
+    assert search_config["arch_lr"] == 0.0003  # --search_args reached the search
     assert search_config["latency_table"] == str(sweep_dir / "tables" / "cas.json")
 
 
@@ -338,3 +341,12 @@ def test_budgets_must_be_positive():
     assert SweepConfig(lambdas="0.1", autortnet_targets="14").target_list("cas") == []
     with pytest.raises(ValueError, match="a budget must be > 0"):
         SweepConfig(targets="10,0")
+
+
+def test_table_builds_get_the_search_flags_less_the_search_only_ones():
+    from tf_nas_seg.latency.config import table_argv
+
+    argv = ["--flagfile=search.cfg", "--data_dir=/data", "--nobn_running_stats",
+            "--arch_lr=0.01", "--channels=8", "--target_height=360"]
+    assert table_argv(argv) == ["--flagfile=search.cfg", "--channels=8",
+                                "--target_height=360"]

@@ -20,7 +20,6 @@ depth, the aggregation cell, the fixed multi-scale module; no --mode=network):
         --table=tables/camvid_autortnet_360x480_cpu.json
 """
 
-import dataclasses
 import json
 import sys
 import time
@@ -30,9 +29,8 @@ from absl import app, logging
 from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.cli.common import parse_flags as common_parse_flags
 from tf_nas_seg.errors import ConfigError, UserError
-from tf_nas_seg.latency.config import LatencyTableConfig
+from tf_nas_seg.latency.config import LatencyTableConfig, search_only_settings
 from tf_nas_seg.search.latency_space import space_from_config
-from tf_nas_seg.search.search_config import SearchConfig
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 
 define_flags(LatencyTableConfig)
@@ -40,8 +38,7 @@ define_flags(LatencyTableConfig)
 # Settings of a search flagfile that a latency table does not depend on (learning rates,
 # data paths, the cost, ...): accepted in a --flagfile and ignored, refused on the
 # command line, and absent from --help.
-SEARCH_ONLY = tuple(sorted({f.name for f in dataclasses.fields(SearchConfig)}
-                           - {f.name for f in dataclasses.fields(LatencyTableConfig)}))
+SEARCH_ONLY = search_only_settings()
 
 
 def parse_flags(argv):

@@ -30,6 +30,7 @@ import time
 from absl import flags
 
 from tf_nas_seg.errors import UserError
+from tf_nas_seg.latency.config import table_argv
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.sweep.sweep_config import RESUMABLE_CHANGES, SweepConfig
 from tf_nas_seg.utils.json_files import read_json, run_completed
@@ -297,7 +298,8 @@ class SweepRunner:
             done = table + ".done"
             if os.path.exists(done):
                 continue
-            argv = (self.search_argv(method) + [f"--method={method}"]
+            # the search's flags less those a table refuses (data, learning rates, ...)
+            argv = (table_argv(self.search_argv(method)) + [f"--method={method}"]
                     + shlex.split(c.table_args) + [f"--table={table}"])
             log = os.path.join(self.dir, "tables", f"{method}.log")
             self.run_child("tf_nas_seg.cli.latency_table", argv + ["--mode=build"], log,
