@@ -131,8 +131,12 @@ class SearchRunner:
         # same checkpoint layout bin/train writes (utils/run_state.VariableCheckpoint).
         variables = (list(m.variables) + list(m.weight_optimizer.variables)
                      + list(m.arch_optimizer.variables))
+        # The epoch's metric accumulators too: a run resumed mid-epoch then reports the
+        # epoch's means over all its steps, as an uninterrupted run does.
         self.state = VariableCheckpoint(variables, os.path.join(self.run_dir, "checkpoints"),
-                                        max_to_keep=3, error_cls=SearchError)
+                                        max_to_keep=3, error_cls=SearchError, optional={
+                                            f"metric{i:03d}": v for i, v in
+                                            enumerate(m.metrics_variables)})
         self.global_step = self.state.step
         # A skipped step also leaves the epoch's metric accumulators as they were.
         self.nonfinite = NonfiniteSteps(self.run_dir, variables + list(m.metrics_variables),
@@ -251,9 +255,11 @@ class SearchRunner:
             while step < stop_at and signals.received is None:
                 epoch = step // per_epoch
                 epoch_end = min((epoch + 1) * per_epoch, c.iterations)
-                for metric in model.metrics:
-                    metric.reset_state()
-                self._start_epoch(epoch, total_epochs, fresh=step == epoch * per_epoch)
+                fresh = step == epoch * per_epoch
+                if fresh:  # mid-epoch (resumed), the checkpoint's accumulators go on
+                    for metric in model.metrics:
+                        metric.reset_state()
+                self._start_epoch(epoch, total_epochs, fresh=fresh)
                 bar = ProgressBar(epoch_end - epoch * per_epoch,
                                   stateful_metrics=["w_loss", "a_ce", "a_miou", "cost"],
                                   unit_name="it")

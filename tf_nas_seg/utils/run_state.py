@@ -156,10 +156,13 @@ class VariableCheckpoint:
         max_to_keep: Checkpoints kept.
         error_cls: Exception class raised when a checkpoint does not fit.
         extra: Optional {name: tf.Variable} saved alongside (e.g. best score).
+        optional: {name: variable} saved alongside, and restored when the checkpoint
+            holds them: state added after runs were started (the search's epoch metric
+            accumulators), so that a checkpoint written before keeps resuming.
     """
 
     def __init__(self, variables, directory, max_to_keep=3, error_cls=ValueError,
-                 extra=None):
+                 extra=None, optional=None):
         variables = list(variables)
         self.variables = variables
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -169,6 +172,9 @@ class VariableCheckpoint:
         state["elapsed_seconds"] = self.elapsed
         for name, variable in (extra or {}).items():
             state[name] = variable
+        self._optional = {name: getattr(v, "value", v) for name, v in (optional or {}).items()}
+        state.update(self._optional)
+        self._state = state
         self._shapes = [tuple(v.shape) for v in variables]
         self._error_cls = error_cls
         self.checkpoint = tf.train.Checkpoint(state=state)
@@ -195,7 +201,7 @@ class VariableCheckpoint:
             try:
                 saved = dict(tf.train.list_variables(path))
                 self._check_shapes(path, saved)
-                self.checkpoint.restore(path).assert_consumed()
+                self._checkpoint_for(path, saved).restore(path).assert_consumed()
             except self._error_cls:
                 raise  # another model's checkpoint (error classes may be ValueErrors)
             except _UNREADABLE as e:
@@ -217,6 +223,19 @@ class VariableCheckpoint:
             logging.info("resumed from %s at step %d", restored, int(self.step))
         self._started, self._elapsed0 = time.time(), float(self.elapsed.numpy())
         return restored is not None
+
+    def _checkpoint_for(self, path, saved):
+        """The checkpoint object that reads `path`: all the state, or (a checkpoint
+        written before the optional state existed) all but the optional entries it
+        lacks, which keep their current values."""
+        missing = [name for name in self._optional
+                   if f"state/{name}/.ATTRIBUTES/VARIABLE_VALUE" not in saved]
+        if not missing:
+            return self.checkpoint
+        logging.warning("checkpoint %s holds no %s (written by an older version); they "
+                        "go on from their current values", path, ", ".join(missing))
+        return tf.train.Checkpoint(state={k: v for k, v in self._state.items()
+                                          if k not in missing})
 
     def _check_shapes(self, path, saved):
         """Refuses (error_cls, not skipped) a checkpoint written by another model."""
