@@ -15,7 +15,8 @@ set of bounds. A command that needs another default redeclares only that field.
 | ThreadsSection   | threads                                                       |
 | DiskSection      | min_free_mib (checked with the run directory's writability at start) |
 | RunSection       | + deterministic, run_dir, checkpoint_every, log_every, stop_after_iterations, |
-|                  |   skip_nonfinite_steps, max_skipped_steps, min_free_mib        |
+|                  |   skip_nonfinite_steps, max_skipped_steps, skip_bad_examples,  |
+|                  |   min_free_mib                                                 |
 | DeviceSection    | + device                                                      |
 | SpaceSection     | method, backbone op set and genotype, layout, widths, target size |
 
@@ -156,6 +157,14 @@ class RunSection(SeedSection, ThreadsSection, DiskSection):
         20, "With --skip_nonfinite_steps: stop the run when more than this many "
         "consecutive steps are skipped (it has diverged, not met one bad batch).",
         lower=0, upper=1000000)
+    skip_bad_examples: bool = setting(
+        False, "Leave bad examples of a data set on disk (a corrupt or truncated image, "
+        "a label of the wrong size or with values outside the classes and the ignore "
+        "label, a list line naming a missing file, an image without its label) out of "
+        "the run, each logged and counted in the summary and RUN_DIR/skipped_examples"
+        ".json, instead of stopping with an error naming the file. A wrong layout or an "
+        "empty split is still an error. Changes the data, so it cannot change when a "
+        "run resumes.")
 
 
 @dataclasses.dataclass(frozen=True)

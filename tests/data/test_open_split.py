@@ -17,7 +17,8 @@ def fake_tfds(monkeypatch):
     """Replaces the tfds loader; records its arguments, returns 2 images per city."""
     calls = []
 
-    def load(data_dir, manual_dir, split="train", *, image_size=None, max_bytes=None):
+    def load(data_dir, manual_dir, split="train", *, image_size=None, max_bytes=None,
+             skip_bad=False):
         calls.append({"data_dir": data_dir, "manual_dir": manual_dir, "split": split,
                       "image_size": image_size, "max_bytes": max_bytes})
         h, w = image_size or (16, 32)

@@ -14,7 +14,9 @@ import numpy as np
 from tf_nas_seg.data.dataset_info import CITYSCAPES
 from tf_nas_seg.data.errors import DatasetError
 from tf_nas_seg.data.label_encoding import LabelEncoding
-from tf_nas_seg.data.segmentation_source import DEFAULT_CACHE_BYTES, SegmentationSource
+from tf_nas_seg.data.segmentation_source import (DEFAULT_CACHE_BYTES, SegmentationSource,
+                                                 no_good_examples, skipped_record,
+                                                 with_skip_hint)
 
 CITYSCAPES_SPLITS = ("train", "val", "test")
 
@@ -37,7 +39,8 @@ _ZIPS = ("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip")
 
 
 def load_cityscapes(root: str | os.PathLike, split: str = "train", *,
-                    cache_max_bytes: int | None = DEFAULT_CACHE_BYTES) -> SegmentationSource:
+                    cache_max_bytes: int | None = DEFAULT_CACHE_BYTES,
+                    skip_bad: bool = False) -> SegmentationSource:
     """Loads one split of Cityscapes from the extracted official zips.
 
     Layout: `root/leftImg8bit/{split}/{city}/{id}_leftImg8bit.png` and
@@ -51,13 +54,18 @@ def load_cityscapes(root: str | os.PathLike, split: str = "train", *,
         cache_max_bytes: Decode into memory when the split needs at most this
             many bytes. Full-resolution Cityscapes (23 GiB for train) exceeds the
             default and streams from disk.
+        skip_bad: Leave out (and record in the source's `skipped`) an image without a
+            label file and a pair that is unreadable, truncated, of mismatched sizes
+            or holds invalid label values, instead of raising. A wrong layout or an
+            empty split is still an error.
 
     Returns:
         The split.
 
     Raises:
-        DatasetError: For a missing root or split directory, an image without a
-            label file, an empty split, or invalid files.
+        DatasetError: For a missing root or split directory, a layout other than
+            city folders of *_leftImg8bit.png files, an image without a label file, an
+            empty split, or invalid files.
     """
     root = Path(root)
     if split not in CITYSCAPES_SPLITS:
@@ -72,33 +80,67 @@ def load_cityscapes(root: str | os.PathLike, split: str = "train", *,
         if not folder.is_dir():
             raise DatasetError(f"Cityscapes folder {folder} does not exist; extract "
                                f"{archive} into {root}")
-    image_paths, label_paths, cities = [], [], []
+    image_paths, label_paths, cities, skipped = [], [], [], []
     for city_dir in sorted(p for p in image_dir.iterdir() if p.is_dir()):
         for image_path in sorted(city_dir.glob(f"*{_IMAGE_SUFFIX}")):
             image_id = image_path.name[:-len(_IMAGE_SUFFIX)]
             label_path = label_dir / city_dir.name / f"{image_id}{_LABEL_SUFFIX}"
             if not label_path.is_file():
-                raise DatasetError(
-                    f"image {image_path} has no label file {label_path}; extract "
-                    f"{_ZIPS[1]} into {root} (both zips must come from the same release)")
+                error = DatasetError(
+                    f"image {image_path} has no label file {label_path}"
+                    f"{_label_hint(label_path)}; extract {_ZIPS[1]} into {root} (both zips "
+                    "must come from the same release)")
+                if not skip_bad:
+                    raise with_skip_hint(error)
+                skipped.append(skipped_record(image_path, label_path, error))
+                continue
             image_paths.append(image_path)
             label_paths.append(label_path)
             cities.append(city_dir.name)
+    if not image_paths and skipped:
+        raise no_good_examples(f"Cityscapes {split}", skipped)
     if not image_paths:
         raise DatasetError(f"Cityscapes split folder {image_dir} holds no "
-                           f"city/*{_IMAGE_SUFFIX} files; the split is empty: check the "
-                           f"extraction of {_ZIPS[0]}")
+                           f"city/*{_IMAGE_SUFFIX} files{_layout_hint(image_dir)}; the "
+                           f"split is empty: check the extraction of {_ZIPS[0]}")
     names = [p.name[:-len(_IMAGE_SUFFIX)] for p in image_paths]
     source = SegmentationSource.from_files(CITYSCAPES, image_paths, label_paths,
                                            encoding=CITYSCAPES_ENCODING, names=names,
-                                           groups=cities)
-    return source.cache_in_memory(cache_max_bytes) if cache_max_bytes else source
+                                           groups=cities, skip_bad=skip_bad, skipped=skipped)
+    if cache_max_bytes or skip_bad:
+        return source.cache_in_memory(cache_max_bytes or 0, skip_bad=skip_bad)
+    return source
+
+
+def _label_hint(label_path: Path) -> str:
+    """What stands where a labelIds file should be, if anything (e.g. the colour maps)."""
+    stem = label_path.name[:-len(_LABEL_SUFFIX)]
+    others = sorted(p.name for p in label_path.parent.glob(f"{stem}_*"))
+    if others:
+        return (f" (found {', '.join(others[:3])}: the labelIds maps are the ones "
+                "training reads)")
+    return ""
+
+
+def _layout_hint(image_dir: Path) -> str:
+    """What the split folder holds instead of city/*_leftImg8bit.png (a wrong layout)."""
+    loose = sorted(p.name for p in image_dir.glob("*.png"))
+    if loose:
+        return (f" (it holds {len(loose)} PNG files directly, e.g. {loose[0]}: images "
+                f"must be in one folder per city, leftImg8bit/{image_dir.name}/CITY/"
+                f"ID{_IMAGE_SUFFIX})")
+    misnamed = sorted(p.name for p in image_dir.glob("*/*.png"))
+    if misnamed:
+        return (f" (its city folders hold {len(misnamed)} PNG files not named "
+                f"*{_IMAGE_SUFFIX}, e.g. {misnamed[0]})")
+    return ""
 
 
 def load_cityscapes_tfds(data_dir: str | os.PathLike | None,
                          manual_dir: str | os.PathLike | None, split: str = "train", *,
                          image_size: tuple[int, int] | None = None,
-                         max_bytes: int = DEFAULT_CACHE_BYTES) -> SegmentationSource:
+                         max_bytes: int = DEFAULT_CACHE_BYTES,
+                         skip_bad: bool = False) -> SegmentationSource:
     """Loads one split through the tensorflow-datasets `cityscapes` builder.
 
     The builder (config `semantic_segmentation`) prepares TFRecords from the two
@@ -120,6 +162,8 @@ def load_cityscapes_tfds(data_dir: str | os.PathLike | None,
         image_size: `(height, width)` to resize to while reading (bilinear with
             antialiasing for images, nearest for labels), or None for 1024x2048.
         max_bytes: Refuse to materialise a split larger than this.
+        skip_bad: Leave out (and record in `skipped`) an example whose label holds
+            values outside the labelIds, instead of raising.
 
     Returns:
         An in-memory split with trainIds; groups are cities.
@@ -188,15 +232,24 @@ def load_cityscapes_tfds(data_dir: str | os.PathLike | None,
     # tfds' record order depends on sharding; sort so indices match load_cityscapes.
     order = sorted(range(len(ids)), key=lambda i: ids[i])
     table = CITYSCAPES_ENCODING.lookup_table()
-    labels = []
+    labels, good, skipped = [], [], []
     for i in order:
         bad = CITYSCAPES_ENCODING.first_invalid_value(raws[i])
         if bad is not None:
-            raise DatasetError(
+            error = DatasetError(
                 f"label of {ids[i]} in the tfds copy under {builder.data_dir} has value "
                 f"{bad} but {CITYSCAPES_ENCODING.description}; {CITYSCAPES_ENCODING.fix}")
+            if not skip_bad:
+                raise with_skip_hint(error)
+            skipped.append(skipped_record(ids[i], ids[i], error))
+            continue
         labels.append(table[raws[i]].astype(np.uint8))
-    names = [ids[i] for i in order]
-    return SegmentationSource.from_arrays(
-        CITYSCAPES, [images[i] for i in order], labels, names=names,
+        good.append(i)
+    if not good:
+        raise no_good_examples(f"Cityscapes {split} (tfds)", skipped)
+    names = [ids[i] for i in good]
+    source = SegmentationSource.from_arrays(
+        CITYSCAPES, [images[i] for i in good], labels, names=names,
         groups=[name.rsplit("_", 2)[0] for name in names])
+    source.skipped = tuple(skipped)
+    return source

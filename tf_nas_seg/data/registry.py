@@ -59,7 +59,8 @@ def get_source(name: str, root: str | os.PathLike | None = None, split: str = "t
 
 def open_split(name: str, data_dir: str | None, split: str, *, tfds_manual_dir: str = "",
                image_size: tuple[int, int] | None = None,
-               tfds_max_gib: float = DEFAULT_CACHE_BYTES / 2**30) -> SegmentationSource:
+               tfds_max_gib: float = DEFAULT_CACHE_BYTES / 2**30,
+               skip_bad: bool = False) -> SegmentationSource:
     """One split of a real data set, as the command-line tools name it.
 
     One place maps the tools' flags to the loaders, so search, training and evaluation
@@ -79,6 +80,8 @@ def open_split(name: str, data_dir: str | None, split: str, *, tfds_manual_dir: 
         image_size: For "cityscapes_tfds", the (height, width) to store; None keeps
             1024x2048.
         tfds_max_gib: For "cityscapes_tfds", the most memory the split may take.
+        skip_bad: Leave bad examples out (counted in the source's `skipped`) instead of
+            raising (--skip_bad_examples); see `load_camvid` and `load_cityscapes`.
 
     Raises:
         DatasetError: For a missing folder or any loader error.
@@ -86,13 +89,13 @@ def open_split(name: str, data_dir: str | None, split: str, *, tfds_manual_dir: 
     if name == "cityscapes_tfds":
         return get_source(name, tfds_manual_dir or None, split, data_dir=data_dir or None,
                           image_size=tuple(image_size) if image_size else None,
-                          max_bytes=int(tfds_max_gib * 2**30))
+                          max_bytes=int(tfds_max_gib * 2**30), skip_bad=skip_bad)
     if name == "synthetic":
         raise DatasetError("open_split reads data sets from disk; 'synthetic' is generated "
                            "(make_street_scenes)")
     if not data_dir:
         raise DatasetError(f"--dataset={name} needs --data_dir: {_ROOT_HELP[name]}")
-    return get_source(name, data_dir, split)
+    return get_source(name, data_dir, split, skip_bad=skip_bad)
 
 
 def get_info(name: str, num_classes: int | None = None) -> DatasetInfo:

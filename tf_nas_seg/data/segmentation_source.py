@@ -21,6 +21,29 @@ DEFAULT_CACHE_BYTES = 2 * 1024**3
 # Every conforming PNG ends with an empty IEND chunk: zero length, the tag, its CRC.
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
+# What a bad example's error adds when examples are not being skipped.
+SKIP_HINT = ("; or pass --skip_bad_examples (skip_bad=True) to leave such examples out "
+             "and count them")
+
+
+def with_skip_hint(error: DatasetError) -> DatasetError:
+    """`error` with the --skip_bad_examples hint appended (once)."""
+    message = str(error)
+    return error if SKIP_HINT in message else DatasetError(message + SKIP_HINT)
+
+
+def skipped_record(image_path, label_path, error) -> dict:
+    """One entry of a source's `skipped` list: the pair and why it was left out."""
+    return {"image": os.fspath(image_path), "label": os.fspath(label_path),
+            "error": str(error)}
+
+
+def no_good_examples(what: str, skipped: Sequence[dict]) -> DatasetError:
+    """The error when --skip_bad_examples left nothing of a split."""
+    first = skipped[0]["error"] if skipped else ""
+    return DatasetError(f"every example of {what} is bad ({len(skipped)} skipped; the "
+                        f"first: {first}); fix the data set")
+
 
 class SegmentationSource:
     """A split of (image, label) pairs with random access by example index.
@@ -48,9 +71,12 @@ class SegmentationSource:
     """
 
     def __init__(self, info: DatasetInfo, backing: "_Backing", names: Sequence[str],
-                 groups: Sequence[str] | None):
+                 groups: Sequence[str] | None, skipped: Sequence[dict] = ()):
         """Wraps a backing; use `from_arrays`, `from_files` or a loader instead."""
         self.info = info
+        # Bad pairs left out of this split with skip_bad (--skip_bad_examples), each
+        # {"image", "label", "error"}; empty otherwise.
+        self.skipped = tuple(skipped)
         self._backing = backing
         self.names = tuple(str(n) for n in names)
         self.groups = None if groups is None else tuple(str(g) for g in groups)
@@ -117,7 +143,8 @@ class SegmentationSource:
     def from_files(cls, info: DatasetInfo, image_paths: Sequence[str | os.PathLike],
                    label_paths: Sequence[str | os.PathLike], *, encoding: LabelEncoding,
                    names: Sequence[str] | None = None,
-                   groups: Sequence[str] | None = None) -> "SegmentationSource":
+                   groups: Sequence[str] | None = None, skip_bad: bool = False,
+                   skipped: Sequence[dict] = ()) -> "SegmentationSource":
         """Builds a file-backed split, checking every pair cheaply up front.
 
         Only the file headers (and the last bytes of each PNG) are read here: that
@@ -133,12 +160,17 @@ class SegmentationSource:
             encoding: How raw label values map to train ids.
             names: Example ids; defaults to the image file stems.
             groups: Optional group key per example.
+            skip_bad: Leave a pair that fails the checks out of the split (recorded in
+                `skipped`) instead of raising.
+            skipped: Pairs a loader already left out (e.g. a list line naming a
+                missing file), carried into `skipped`.
 
         Returns:
             The file-backed source.
 
         Raises:
-            DatasetError: If the split is empty or a pair fails the checks above.
+            DatasetError: If the split is empty, a pair fails the checks above (without
+                `skip_bad`), or every pair fails them.
         """
         image_paths = [os.fspath(p) for p in image_paths]
         label_paths = [os.fspath(p) for p in label_paths]
@@ -148,11 +180,24 @@ class SegmentationSource:
         if len(image_paths) != len(label_paths):
             raise DatasetError(f"from_files got {len(image_paths)} images but "
                                f"{len(label_paths)} label maps; pass one label per image")
-        sizes = np.array([_check_pair(i, l, encoding) for i, l in zip(image_paths, label_paths)],
-                         dtype=np.int64)
         if names is None:
             names = [os.path.splitext(os.path.basename(p))[0] for p in image_paths]
-        return cls(info, _FileBacking(image_paths, label_paths, sizes, encoding), names, groups)
+        sizes, good, skipped = [], [], list(skipped)
+        for index, pair in enumerate(zip(image_paths, label_paths)):
+            try:
+                sizes.append(_check_pair(*pair, encoding))
+            except DatasetError as error:
+                if not skip_bad:
+                    raise with_skip_hint(error) from None
+                skipped.append(skipped_record(*pair, error))
+                continue
+            good.append(index)
+        if not good:
+            raise no_good_examples(f"the {info.name} split", skipped)
+        keep = lambda items: [items[i] for i in good]  # noqa: E731
+        return cls(info, _FileBacking(keep(image_paths), keep(label_paths),
+                                      np.array(sizes, dtype=np.int64), encoding),
+                   keep(names), None if groups is None else keep(groups), skipped)
 
     def __len__(self) -> int:
         return self._backing.num_examples
@@ -214,9 +259,10 @@ class SegmentationSource:
                                f"needs at least one example")
         groups = None if self.groups is None else [self.groups[i] for i in indices]
         return SegmentationSource(self.info, self._backing.subset(indices),
-                                  [self.names[i] for i in indices], groups)
+                                  [self.names[i] for i in indices], groups, self.skipped)
 
-    def cache_in_memory(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> "SegmentationSource":
+    def cache_in_memory(self, max_bytes: int = DEFAULT_CACHE_BYTES,
+                        skip_bad: bool = False) -> "SegmentationSource":
         """Decodes a file-backed split once and serves it from memory, if it fits.
 
         The decode runs as a parallel `tf.data` map over `load`'s decoder and is
@@ -225,20 +271,36 @@ class SegmentationSource:
 
         Args:
             max_bytes: Memory budget for the decoded split (see `decoded_nbytes`).
+            skip_bad: Leave out (and record in `skipped`) the pairs that cannot be
+                decoded or hold invalid label values instead of raising. A split too
+                large to cache is then decoded once to find them, and keeps streaming
+                from files without them.
 
         Returns:
-            An in-memory source, or `self` when this source is already in memory
-            or its decoded size exceeds `max_bytes` (it then keeps streaming from
-            files).
+            An in-memory source, or a file-backed one when this source's decoded size
+            exceeds `max_bytes` (`self` unless pairs were skipped).
 
         Raises:
-            DatasetError: If a file cannot be decoded or a label value is invalid.
+            DatasetError: If a file cannot be decoded or a label value is invalid
+                (without `skip_bad`), or every pair is bad.
         """
-        if self.in_memory or self.decoded_nbytes > max_bytes:
+        fits = self.decoded_nbytes <= max_bytes
+        if self.in_memory or not (fits or skip_bad):
             return self
-        images, labels = self._backing.decode_all()
-        return SegmentationSource(self.info, _array_backing(images, labels), self.names,
-                                  self.groups)
+        images, labels, bad = self._backing.decode_all(skip_bad=skip_bad, keep=fits)
+        skipped = self.skipped + tuple(
+            skipped_record(self._backing.image_paths[i], self._backing.label_paths[i], e)
+            for i, e in bad)
+        good = sorted(set(range(len(self))) - {i for i, _ in bad})
+        if not good:
+            raise no_good_examples(f"the {self.info.name} split", skipped)
+        names = [self.names[i] for i in good]
+        groups = None if self.groups is None else [self.groups[i] for i in good]
+        if not fits:
+            backing = self._backing.subset(np.array(good, np.int64)) if bad else self._backing
+            return SegmentationSource(self.info, backing, names, groups, skipped)
+        return SegmentationSource(self.info, _array_backing(images, labels), names, groups,
+                                  skipped)
 
 
 class _Backing(abc.ABC):
@@ -364,34 +426,63 @@ class _FileBacking(_Backing):
             label = tf.cast(mapped, tf.uint8)
         return image, label
 
-    def decode_all(self) -> tuple[np.ndarray | list[np.ndarray], np.ndarray | list[np.ndarray]]:
-        """Decodes every pair in parallel, validating and mapping labels in numpy."""
+    def decode_all(self, skip_bad: bool = False, keep: bool = True):
+        """Decodes every pair in parallel, validating and mapping labels in numpy.
+
+        Args:
+            skip_bad: Record a pair that cannot be decoded or holds an invalid label
+                value, and go on, instead of raising.
+            keep: Return the decoded pixels (False: only check them).
+
+        Returns:
+            (images, labels, bad): the good pairs' images and train-id labels (stacked
+            when they share one size; None without `keep`) and [(index, DatasetError)]
+            of the bad ones.
+        """
         table = self.encoding.lookup_table().astype(np.uint8)
-        dataset = (tf.data.Dataset.range(self.num_examples)
-                   .map(self.decode_raw, num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=True)
-                   .prefetch(tf.data.AUTOTUNE))
         n = self.num_examples
-        if (self.sizes == self.sizes[0]).all():
+        images = labels = None
+        if keep and (self.sizes == self.sizes[0]).all():
             # Fill preallocated stacks: no second copy of the split while stacking.
             h, w = self.sizes[0]
             images, labels = np.empty((n, h, w, 3), np.uint8), np.empty((n, h, w), np.uint8)
-        else:
+        elif keep:
             images, labels = [None] * n, [None] * n
-        iterator = iter(dataset)
-        for index in range(n):
+        bad, index = [], 0
+        while index < n:  # one pipeline, started again after a pair that fails to decode
+            dataset = (tf.data.Dataset.range(index, n)
+                       .map(self.decode_raw, num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=True)
+                       .prefetch(tf.data.AUTOTUNE))
             try:
-                image, raw = next(iterator)
-            except tf.errors.OpError as error:
-                raise self._decode_error(index, error) from None
-            raw = raw.numpy()
-            bad = self.encoding.first_invalid_value(raw)
-            if bad is not None:
-                raise DatasetError(f"label file {self.label_paths[index]} has value {bad} "
-                                   f"but {self.encoding.description}; {self.encoding.fix}")
-            images[index] = image.numpy()
-            labels[index] = table[raw]
-        return images, labels
+                for image, raw in dataset:
+                    raw = raw.numpy()
+                    value = self.encoding.first_invalid_value(raw)
+                    if value is not None:
+                        error = DatasetError(
+                            f"label file {self.label_paths[index]} has value {value} but "
+                            f"{self.encoding.description}; {self.encoding.fix}")
+                        if not skip_bad:
+                            raise with_skip_hint(error)
+                        bad.append((index, error))
+                    elif keep:
+                        images[index] = image.numpy()
+                        labels[index] = table[raw]
+                    index += 1
+            except tf.errors.OpError as failure:
+                error = self._decode_error(index, failure)
+                if not skip_bad:
+                    raise with_skip_hint(error) from None
+                bad.append((index, error))
+                index += 1
+        if keep and bad:
+            drop = [i for i, _ in bad]
+            if isinstance(images, np.ndarray):
+                images, labels = np.delete(images, drop, 0), np.delete(labels, drop, 0)
+            else:
+                images = [x for i, x in enumerate(images) if i not in drop]
+                labels = [y for i, y in enumerate(labels) if i not in drop]
+        return images, labels, bad
 
     def _decode_error(self, index: int, error: tf.errors.OpError) -> DatasetError:
         """Finds which file of pair `index` failed to decode and says so."""

@@ -18,7 +18,8 @@ from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
                                        VariableCheckpoint, check_or_write_config,
-                                       configure_tensorflow, graph_optimizer)
+                                       configure_tensorflow, graph_optimizer,
+                                       record_skipped_examples)
 from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
 from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
@@ -67,7 +68,9 @@ class SearchRunner:
             source = data.open_split(
                 c.dataset, c.data_dir, "train", tfds_manual_dir=c.tfds_manual_dir,
                 image_size=(c.resize_height, c.resize_width) if c.resize_height else None,
-                tfds_max_gib=c.tfds_max_gib)
+                tfds_max_gib=c.tfds_max_gib, skip_bad=c.skip_bad_examples)
+        self.skipped_examples = record_skipped_examples(
+            self.run_dir, {"train": getattr(source, "skipped", ())})
         weights_src, arch_src, record = data.search_split(source, seed=c.seed)
         for name, src in (("weights", weights_src), ("architecture", arch_src)):
             if len(src) < c.batch_size:
@@ -350,6 +353,7 @@ class SearchRunner:
             "epochs": len(self.history),
             "wall_time_seconds": round(self.state.elapsed_seconds(), 2),
             "skipped_nonfinite_steps": self.nonfinite.summary(),
+            "skipped_bad_examples": self.skipped_examples,
             "final": {k: last.get(k) for k in ("weight_loss", "arch_loss", "arch_ce",
                                                "arch_miou")},
             "cost": None if cost_model is None else {

@@ -21,7 +21,7 @@ from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
                                        VariableCheckpoint, check_or_write_config,
-                                       configure_tensorflow)
+                                       configure_tensorflow, record_skipped_examples)
 from tf_nas_seg.viz.figures import draw_training_curves
 from tf_nas_seg.utils.progress import ProgressBar
 
@@ -54,9 +54,10 @@ def load_sources(config):
     train = data.open_split(
         c.dataset, c.data_dir, c.train_split, tfds_manual_dir=c.tfds_manual_dir,
         image_size=(c.resize_height, c.resize_width) if c.resize_height else None,
-        tfds_max_gib=c.tfds_max_gib)
+        tfds_max_gib=c.tfds_max_gib, skip_bad=c.skip_bad_examples)
     val = data.open_split(c.dataset, c.data_dir, c.val_split,
-                          tfds_manual_dir=c.tfds_manual_dir, tfds_max_gib=c.tfds_max_gib)
+                          tfds_manual_dir=c.tfds_manual_dir, tfds_max_gib=c.tfds_max_gib,
+                          skip_bad=c.skip_bad_examples)
     return train, val
 
 
@@ -94,6 +95,9 @@ class Trainer:
 
         c = self.config
         train, val = load_sources(c)
+        self.skipped_examples = record_skipped_examples(
+            self.run_dir, {c.train_split: getattr(train, "skipped", ()),
+                           c.val_split: getattr(val, "skipped", ())})
         self.info = train.info
         if len(train) < c.batch_size:
             raise TrainError(f"the {c.train_split} split has {len(train)} images, fewer than "
@@ -358,6 +362,7 @@ class Trainer:
             "iterations": step,
             "wall_time_seconds": round(self.state.elapsed_seconds(), 2),
             "skipped_nonfinite_steps": self.nonfinite.summary(),
+            "skipped_bad_examples": self.skipped_examples,
             "model": final_path,
             "best_model": os.path.join(self.run_dir, "best.keras"),
             "best_val_miou": float(self.best_miou.numpy()),

@@ -512,3 +512,31 @@ class StopSignals:
         for s, handler in self._old.items():
             signal.signal(s, handler)
         return False
+
+
+def record_skipped_examples(run_dir, splits):
+    """Logs and writes the examples --skip_bad_examples left out, per split.
+
+    Args:
+        run_dir: The run directory; RUN_DIR/skipped_examples.json gets every entry.
+        splits: {split name: the source's `skipped` entries}.
+
+    Returns:
+        The summary's record: {"count": n, split: n, ..., "file": the JSON} (count 0 and
+        no file when nothing was skipped).
+    """
+    counts = {name: len(entries) for name, entries in splits.items()}
+    total = sum(counts.values())
+    record = {"count": total, **counts}
+    if not total:
+        return record
+    path = os.path.join(run_dir, "skipped_examples.json")
+    write_json_atomic(path, {name: list(entries) for name, entries in splits.items()})
+    for name, entries in splits.items():
+        for entry in entries:
+            logging.warning("skipped a bad %s example (--skip_bad_examples): %s", name,
+                            entry["error"])
+    logging.warning("--skip_bad_examples: %d bad examples left out (%s); listed in %s",
+                    total, ", ".join(f"{n} {name}" for name, n in counts.items()), path)
+    record["file"] = path
+    return record
