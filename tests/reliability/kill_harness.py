@@ -79,18 +79,21 @@ def table_entries(path):
 
 
 def kill_at(argv, ready, delay, timeout=900, poll=0.02):
-    """Starts `argv`, waits until `ready()` is true, then `delay` s more, then SIGKILLs it.
+    """Starts `argv`, waits until `ready(the end of its stderr so far)` is true, then
+    `delay` s more, then SIGKILLs it.
 
     Returns:
         {"killed": bool, "returncode": the exit status (-9 when killed), "seconds": from
         start to the kill or exit, "log": the last lines of its stderr}. "killed" is False
         when the command ended (finished or failed) before the kill point.
     """
-    with tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryDirectory() as folder:
+        log_path = os.path.join(folder, "stderr")
         start = time.monotonic()
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=ENV)
+        with open(log_path, "w") as err:
+            process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=ENV)
         try:
-            while process.poll() is None and not ready():
+            while process.poll() is None and not ready(_tail(log_path)):
                 if time.monotonic() - start > timeout:
                     raise TimeoutError(f"{argv[1]} did not reach its kill point in "
                                        f"{timeout} s")
@@ -105,10 +108,17 @@ def kill_at(argv, ready, delay, timeout=900, poll=0.02):
             if process.poll() is None:  # a timeout: never leave it running
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
-        err.seek(0)
-        log = err.read().splitlines()[-15:]
+        log = _tail(log_path, 1 << 20).splitlines()[-15:]
     return {"killed": killed, "returncode": returncode,
             "seconds": round(time.monotonic() - start, 2), "log": log}
+
+
+def _tail(path, size=4096):
+    """The last `size` characters of the file at `path` (its own reader: the writer's
+    file offset is not touched)."""
+    with open(path, encoding="utf-8", errors="replace") as reader:
+        reader.seek(max(0, os.path.getsize(path) - size))
+        return reader.read()
 
 
 def checkpoint_state(run_dir):
@@ -164,8 +174,21 @@ def compare_runs(kind, reference, resumed):
     for name in files:
         x, y = _without_timing(_json(reference / name)), _without_timing(_json(resumed / name))
         if x != y:
-            problems.append(f"{name} differs")
+            problems.append(f"{name} differs ({', '.join(_differences(x, y)[:4])})")
     return problems
+
+
+def _differences(a, b, path=""):
+    """Paths (".epochs", "[0].weight_loss") where two JSON values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str)
+                for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path or 'top'}: {len(a)} vs {len(b)} items"]
+        return [d for i, (x, y) in enumerate(zip(a, b))
+                for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path or 'top'}: {a!r} vs {b!r}"[:120]]
 
 
 def compare_tables(reference, resumed):

@@ -100,10 +100,10 @@ def _kill_and_resume(tmp_path, tool, args, kind, seed, out_flag="--run_dir"):
     argv = harness.command(tool, *args, f"{out_flag}={killed}")
     if kind == "table":
         chunk = 1
-        ready = lambda: len(harness.table_entries(killed)) >= chunk  # noqa: E731
+        ready = lambda _log: len(harness.table_entries(killed)) >= chunk  # noqa: E731
     else:
         first = rng.randint(1, 4)
-        ready = lambda: harness.checkpoint_step(killed) >= first  # noqa: E731
+        ready = lambda _log: harness.checkpoint_step(killed) >= first  # noqa: E731
     delay = rng.uniform(0.0, 0.5)
     result = harness.kill_at(argv, ready, delay)
     assert result["killed"], f"finished before the kill point (seed {seed}): {result}"
@@ -155,7 +155,40 @@ def test_the_comparison_sees_a_difference(tmp_path):
         (run / "train_summary.json").write_text(json.dumps({"best_val_miou": 0.5,
                                                            "model": str(run)}))
     problems = harness.compare_runs("train", tmp_path / "a", tmp_path / "b")
-    assert any("checkpoint v/" in p for p in problems) and "history.json differs" in problems
+    assert any("checkpoint v/" in p for p in problems)
+    assert "history.json differs ([0].train_loss: 1.0 vs 1.5)" in problems
     assert "train_summary.json differs" not in problems  # paths are not results
     np.testing.assert_equal(harness.lost_entries({"x": 1.0}, {"x": 1.0}), [])
     assert harness.lost_entries({"x": 1.0, "y": 2.0}, {"x": 1.5}) == ["x", "y"]
+
+
+@pytest.mark.slow  # two tiny searches in-process (~1 min on 2 busy cores)
+def test_a_search_killed_as_an_epoch_ends_resumes_with_that_epochs_outputs(tmp_path,
+                                                                          monkeypatch):
+    """The disk as a kill leaves it when an epoch's last step is done and its outputs
+    (history entry, genotype, plots) are not yet written. The in-loop checkpoint used to
+    be saved at that step, before the outputs: the resumed run then started at the next
+    epoch and the epoch's history entry was lost for good."""
+    from tf_nas_seg.search.search_config import SearchConfig
+    from tf_nas_seg.search.search_runner import SearchRunner, run_search
+
+    tiny = dict(synthetic_images=16, synthetic_height=32, synthetic_width=32,
+                synthetic_classes=4, layout="NR", channels=4, stem_channels=8, steps=1,
+                low_level_cell=0, batch_size=4, iterations=4, cost="params",
+                cost_lambda=0.1, arch_lr=0.02, checkpoint_every=1, seed=5)
+    real = SearchRunner._write_epoch_outputs
+    copies = []
+
+    def outputs(self, epoch, metrics, writer):
+        if epoch == 0 and not copies:
+            copies.append(shutil.copytree(tmp_path / "a", tmp_path / "killed"))
+        return real(self, epoch, metrics, writer)
+
+    monkeypatch.setattr(SearchRunner, "_write_epoch_outputs", outputs)
+    run_search(SearchConfig(run_dir=str(tmp_path / "a"), **tiny))
+    monkeypatch.undo()
+    assert harness.checkpoint_step(copies[0]) == 1  # not 2: epoch 0 is redone
+    keras.backend.clear_session()
+    resumed = run_search(SearchConfig(run_dir=str(copies[0]), **tiny))
+    assert resumed["epochs"] == 2
+    assert harness.compare_runs("search", tmp_path / "a", copies[0]) == []

@@ -293,7 +293,11 @@ class SearchRunner:
                                 tf.summary.scalar(f"step/{name}", value)
                             tf.summary.scalar("step/learning_rate", float(
                                 model.weight_optimizer.learning_rate))
-                    if c.checkpoint_every and step % c.checkpoint_every == 0:
+                    # NOTE: not at the epoch's last step: its checkpoint follows the
+                    # epoch's outputs, so that a run killed in between redoes them. Saved
+                    # before them, a kill there lost the epoch's history entry for good.
+                    if (c.checkpoint_every and step % c.checkpoint_every == 0
+                            and step != epoch_end):
                         self.state.save(step)
                 if step == epoch_end:
                     metrics = {k: float(v) for k, v in logs.items()}
