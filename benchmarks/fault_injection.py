@@ -41,9 +41,9 @@ from tests.reliability import kill_harness as harness  # noqa: E402
 
 # Longer than the tests' runs, so that a chain of kills fits before the end.
 SEARCH = tuple(a for a in harness.SEARCH_ARGS if not a.startswith("--iterations")) + (
-    "--iterations=14",)
+    "--iterations=16",)
 TRAIN = tuple(a for a in harness.TRAIN_ARGS if not a.startswith("--iterations")) + (
-    "--iterations=28",)
+    "--iterations=32",)
 TABLE = tuple(a.replace("--layout=NR", "--layout=NRNR").replace("--steps=1", "--steps=2")
               for a in harness.TABLE_ARGS)  # 86 layers: 4 saved chunks
 
@@ -131,7 +131,7 @@ class Kills:
                 state["last"] = harness.checkpoint_step(killed)
                 return f"after checkpoint {state['last']} (+{delay:.2f} s)"
 
-            delay = self.rng.uniform(0.0, 0.6)
+            delay = self.rng.uniform(0.0, 0.25)  # a step takes ~0.1 s after tracing
             return ready, delay, where
 
         _, records = self._chain(kind, harness.command(tool, *args, f"--run_dir={killed}"),
@@ -189,7 +189,7 @@ class Kills:
         """Validation: kills after saved timing rounds; the rounds must be kept."""
         out = self.work / "validate" / "report.json"
         out.parent.mkdir(exist_ok=True)
-        argv = harness.command("latency_table", *harness.VALIDATE_ARGS, "--network_passes=6",
+        argv = harness.command("latency_table", *harness.VALIDATE_ARGS, "--network_passes=8",
                                f"--table={table}", f"--out={out}")
         state = {"rounds": 0, "at_kill": []}
 
