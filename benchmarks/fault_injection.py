@@ -189,7 +189,9 @@ class Kills:
         """Validation: kills after saved timing rounds; the rounds must be kept."""
         out = self.work / "validate" / "report.json"
         out.parent.mkdir(exist_ok=True)
+        # rounds of ~0.6 s (3 networks x 1.6 s / 8 rounds): a kill lands inside one
         argv = harness.command("latency_table", *harness.VALIDATE_ARGS, "--network_passes=8",
+                               "--network_seconds=1.6", "--max_repeats=100000",
                                f"--table={table}", f"--out={out}")
         state = {"rounds": 0, "at_kill": []}
 
@@ -201,7 +203,7 @@ class Kills:
 
         def ready_for(_):
             need = state["rounds"] + 1
-            delay = self.rng.uniform(0.0, 0.4)
+            delay = self.rng.uniform(0.0, 0.3)
 
             def where():
                 saved = timing()
