@@ -165,8 +165,10 @@ def test_search_and_training_skip_count_and_report_bad_examples(make_camvid, tmp
     train = dict(dataset="camvid", data_dir=str(root), peer="fast_scnn",
                  width_multiplier=0.25, batch_size=2, iterations=2, eval_every=0,
                  overlays=0)
-    with pytest.raises(DatasetError, match="valannot/0016E5_000900.png has value 99"):
+    with pytest.raises(DatasetError, match="0006R0_000001.png is truncated"):
         run_training(TrainConfig(run_dir=str(tmp_path / "t0"), **train))
+    with pytest.raises(DatasetError, match="valannot/0016E5_000900.png has value 99"):
+        open_split("camvid", str(root), "val")
     summary = run_training(TrainConfig(run_dir=str(tmp_path / "t"), skip_bad_examples=True,
                                        **train))
     assert summary["skipped_bad_examples"] == {
