@@ -192,3 +192,21 @@ def test_a_search_killed_as_an_epoch_ends_resumes_with_that_epochs_outputs(tmp_p
     resumed = run_search(SearchConfig(run_dir=str(copies[0]), **tiny))
     assert resumed["epochs"] == 2
     assert harness.compare_runs("search", tmp_path / "a", copies[0]) == []
+
+
+@pytest.mark.slow  # three tiny AutoRTNet searches in-process (minutes: the step's trace)
+def test_an_autortnet_search_stopped_mid_epoch_resumes_exactly(tmp_path):
+    """AutoRTNet's extra state (Gumbel sampling, the exit warm-up, the sampled-depth
+    record of the epoch) resumes mid-epoch to the uninterrupted run's results."""
+    from tests.search.test_autortnet_search import TINY as AUTORTNET
+    from tf_nas_seg.search.search_config import SearchConfig
+    from tf_nas_seg.search.search_runner import run_search
+
+    run_search(SearchConfig(**AUTORTNET, run_dir=str(tmp_path / "a")))
+    keras.backend.clear_session()
+    stopped = run_search(SearchConfig(**AUTORTNET, run_dir=str(tmp_path / "b"),
+                                      stop_after_iterations=3))
+    assert stopped["status"] == "interrupted"
+    keras.backend.clear_session()
+    run_search(SearchConfig(**AUTORTNET, run_dir=str(tmp_path / "b")))
+    assert harness.compare_runs("search", tmp_path / "a", tmp_path / "b") == []

@@ -31,7 +31,7 @@ class SearchRunner:
 
     Everything the run needs to continue is a function of the global iteration count
     and the checkpointed variables (weights, logits, BN statistics, optimizer slots,
-    Gumbel noise state): the data streams of every epoch are pure functions of (seed,
+    Gumbel noise state, the epoch's metric accumulators): the data streams of every epoch are pure functions of (seed,
     epoch), so a resumed run sees the same batches it would have seen uninterrupted.
 
     Args:
