@@ -207,13 +207,20 @@ def _artifact_cases(work):
                  sample_source=scenes[1], check_images=1, latency_runs=1)
     signature = tf.saved_model.load(str(work / "saved_models" / "tiny" / "1")
                                     ).signatures["serving_default"]
-    # The shipped CamVid SavedModels were exported before the signature checked its
-    # input (a wrong rank aborts the process there, so only the channels are tried).
-    shipped = tf.saved_model.load(str(ROOT / "saved_models" / "camvid_cas" / "1")
-                                  ).signatures["serving_default"]
-    cases.append(("shipped saved_models/camvid_cas/1, input with 4 channels",
-                  lambda: shipped(images=tf.constant(np.zeros((1, 32, 48, 4), np.uint8))),
-                  "[batch, height, width, 3]"))
+    # Every shipped SavedModel (the newest version of each) refuses a wrong rank and
+    # a wrong channel count with the signature's message.
+    for model_dir in sorted((ROOT / "saved_models").glob("*")):
+        versions = sorted((v for v in model_dir.glob("*") if v.name.isdigit()),
+                          key=lambda v: int(v.name))
+        if not versions:
+            continue
+        shipped = tf.saved_model.load(str(versions[-1])).signatures["serving_default"]
+        label = f"shipped saved_models/{model_dir.name}/{versions[-1].name}"
+        for what, shape in (("4 channels", (1, 32, 48, 4)), ("no batch axis", (32, 48, 3))):
+            cases.append((f"{label}, input with {what}",
+                          lambda shipped=shipped, shape=shape: shipped(
+                              images=tf.constant(np.zeros(shape, np.uint8))),
+                          "[batch, height, width, 3]"))
     for name, value, words in (
             ("SavedModel input of the wrong dtype (float32)",
              np.zeros((1, 32, 48, 3), np.float32), "uint8"),
