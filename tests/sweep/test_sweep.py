@@ -344,7 +344,7 @@ def test_budgets_must_be_positive():
 
 
 def test_table_builds_get_the_search_flags_less_the_search_only_ones():
-    from tf_nas_seg.latency.config import table_argv
+    from tf_nas_seg.search.search_config import table_argv
 
     argv = ["--flagfile=search.cfg", "--data_dir=/data", "--nobn_running_stats",
             "--arch_lr=0.01", "--channels=8", "--target_height=360"]

@@ -29,7 +29,8 @@ from absl import app, logging
 from tf_nas_seg.cli.common import begin, user_error
 from tf_nas_seg.cli.common import parse_flags as common_parse_flags
 from tf_nas_seg.errors import ConfigError, UserError
-from tf_nas_seg.latency.config import LatencyTableConfig, search_only_settings
+from tf_nas_seg.latency.config import LatencyTableConfig
+from tf_nas_seg.search.search_config import search_only_settings
 from tf_nas_seg.search.latency_space import space_from_config
 from tf_nas_seg.utils.flag_fields import config_from_flags, define_flags
 

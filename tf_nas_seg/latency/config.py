@@ -122,29 +122,3 @@ class LatencyTableConfig(SpaceSection, ClassesSection, SeedSection, DeviceSectio
         self.check_space()
 
 
-
-def search_only_settings():
-    """Names of the bin/search settings that a latency table does not depend on.
-
-    A search flagfile builds its space's table (bin/latency_table accepts these settings
-    in a --flagfile and ignores them); on a table command line they are refused, so a
-    caller that turns search flags into table flags (bin/sweep) drops them.
-    """
-    from tf_nas_seg.search.search_config import SearchConfig  # search imports latency
-
-    return tuple(sorted({f.name for f in dataclasses.fields(SearchConfig)}
-                        - {f.name for f in dataclasses.fields(LatencyTableConfig)}))
-
-
-def table_argv(search_argv):
-    """`search_argv` without its search-only flags (flagfiles and table flags kept)."""
-    search_only = set(search_only_settings())
-    kept = []
-    for arg in search_argv:
-        name = arg[2:].split("=", 1)[0] if arg.startswith("--") else ""
-        if name.startswith("no") and name[2:] in search_only:
-            name = name[2:]
-        if name != "flagfile" and name in search_only:
-            continue
-        kept.append(arg)
-    return kept

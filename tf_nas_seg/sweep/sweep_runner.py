@@ -30,7 +30,7 @@ import time
 from absl import flags
 
 from tf_nas_seg.errors import UserError
-from tf_nas_seg.latency.config import table_argv
+from tf_nas_seg.search.search_config import table_argv
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
 from tf_nas_seg.sweep.sweep_config import RESUMABLE_CHANGES, SweepConfig
 from tf_nas_seg.utils.json_files import read_json, run_completed
