@@ -19,6 +19,7 @@ set of bounds. A command that needs another default redeclares only that field.
 |                  |   min_free_mib                                                 |
 | DeviceSection    | + device                                                      |
 | SpaceSection     | method, backbone op set and genotype, layout, widths, target size |
+| DistributeSection| strategy, cpu_devices, batch_norm, collective_timeout (tf.distribute) |
 
 No TensorFlow import: flags are defined and checked before TensorFlow starts.
 """
@@ -28,6 +29,9 @@ import dataclasses
 from tf_nas_seg.datasets import DATASET_NAMES
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.utils.flag_fields import setting
+
+BATCH_NORMS = ("sync", "per_replica")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 
 DEVICES = ("auto", "cpu", "gpu")
 
@@ -173,6 +177,40 @@ class DeviceSection(ThreadsSection):
 
     device: str = setting("auto", "Device to run on: 'auto' (the first GPU when one is "
                           "present, else the CPU), 'gpu' or 'cpu'.", choices=DEVICES)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributeSection:
+    """How a search or training is spread over devices and machines (tf.distribute);
+    see docs/DISTRIBUTED.md. `--batch_size` stays the global batch: a run on N
+    replicas makes the same updates as one device with the same settings."""
+
+    strategy: str = setting(
+        "auto", "How the steps are spread over devices: 'one_device'; 'mirrored' (every "
+        "GPU of this machine, or --cpu_devices logical CPUs, one replica each); "
+        "'multi_worker' (MultiWorkerMirroredStrategy over the machines the TF_CONFIG "
+        "environment variable lists; every worker runs the same command); 'auto' "
+        "(multi_worker when TF_CONFIG names several workers, else mirrored with several "
+        "GPUs, else one_device). --batch_size is the global batch, split evenly over "
+        "the replicas. May change when a run resumes.", choices=STRATEGIES)
+    cpu_devices: int = setting(
+        0, "Split the CPU into this many logical devices (0 or 1: don't), so that "
+        "--strategy=mirrored can be tried without GPUs. They share the CPU's cores, so "
+        "this is not faster. May change when a run resumes.", lower=0, upper=64)
+    batch_norm: str = setting(
+        "sync", "Batch-norm statistics with several replicas: 'sync' (mean and variance "
+        "over the global batch, all-reduced in every batch-norm layer: the result does "
+        "not depend on the number of replicas, and small per-device segmentation "
+        "batches keep useful statistics) or 'per_replica' (each replica normalises "
+        "with its own share of the batch: no communication in the forward pass, but "
+        "the updates then depend on the replica count). No effect on one replica.",
+        choices=BATCH_NORMS)
+    collective_timeout: float = setting(
+        0.0, "multi_worker: seconds a cross-worker all-reduce may wait for the other "
+        "workers before the run fails; 0: no limit (a worker that dies is still "
+        "detected by TensorFlow's health checks, in under a minute). Keep it above the "
+        "longest pause between steps (tracing, evaluation). May change when a run "
+        "resumes.", lower=0.0, upper=1e6)
 
 
 @dataclasses.dataclass(frozen=True)

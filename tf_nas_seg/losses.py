@@ -73,6 +73,19 @@ def weighted_cross_entropy(labels, logits, class_weights, ignore_label=255):
     return weighted_mean(loss, pixel_class_weights(labels, class_weights, ignore_label))
 
 
+def masked_cross_entropy_terms(labels, logits, ignore_label=255):
+    """(sum of the per-pixel cross-entropies, number of labelled pixels) of a batch.
+
+    The mean is their quotient; a step on several replicas divides each replica's sum
+    by the count of the global batch, so the replicas' losses add up to the global mean.
+
+    Returns:
+        (float32 scalar, float32 scalar).
+    """
+    loss, valid = per_pixel_cross_entropy(labels, logits, ignore_label)
+    return ops.sum(loss), ops.sum(ops.cast(valid, "float32"))
+
+
 def masked_cross_entropy(labels, logits, ignore_label=255):
     """Mean softmax cross-entropy over the pixels whose label is not `ignore_label`.
 
@@ -84,6 +97,5 @@ def masked_cross_entropy(labels, logits, ignore_label=255):
     Returns:
         Scalar float32 loss; 0 for a batch with no valid pixel.
     """
-    loss, valid = per_pixel_cross_entropy(labels, logits, ignore_label)
-    valid = ops.cast(valid, "float32")
-    return ops.sum(loss) / ops.maximum(ops.sum(valid), 1.0)
+    total, count = masked_cross_entropy_terms(labels, logits, ignore_label)
+    return total / ops.maximum(count, 1.0)

@@ -16,8 +16,9 @@ from tf_nas_seg.train.train_config import TrainConfig
 
 COMMANDS = {
     SearchConfig: (sections.SpaceSection, sections.DataSection, sections.AugmentSection,
-                   sections.RunSection),
-    TrainConfig: (sections.DataSection, sections.AugmentSection, sections.RunSection),
+                   sections.RunSection, sections.DistributeSection),
+    TrainConfig: (sections.DataSection, sections.AugmentSection, sections.RunSection,
+                  sections.DistributeSection),
     EvaluateConfig: (sections.DataSection, sections.SeedSection),
     BenchmarkConfig: (sections.DeviceSection,),
     LatencyTableConfig: (sections.SpaceSection, sections.ClassesSection,

@@ -95,7 +95,8 @@ def make_dataset(source: SegmentationSource, *, batch_size: int, seed: int, epoc
 
 def stream_dataset(source: SegmentationSource, *, batch_size: int, seed: int,
                    start_batch: int, num_batches: int, augment: AugmentConfig | None = None,
-                   num_parallel_calls: int = tf.data.AUTOTUNE) -> tf.data.Dataset:
+                   num_parallel_calls: int = tf.data.AUTOTUNE,
+                   replicas: tuple[int, int, int] | None = None) -> tf.data.Dataset:
     """Batches `start_batch .. start_batch + num_batches - 1` of the endless stream.
 
     Batch `k` of the stream is batch `k % per_epoch` of epoch `k // per_epoch` as
@@ -104,9 +105,16 @@ def stream_dataset(source: SegmentationSource, *, batch_size: int, seed: int,
     first step of each epoch (seconds for a tiny supernet, about 25 s for the CamVid
     one on 2 cores) once the training step had been traced.
 
+    `replicas=(first, count, total)` serves replicas `first .. first + count - 1` of
+    `total` (tf.distribute): replica r's batch is images r * b .. (r + 1) * b - 1 of
+    each global batch (b = batch_size / total), decoded and augmented exactly as in
+    the global batch; the dataset yields, for each global batch, the `count`
+    per-replica batches in order. So the replicas together see the one-device
+    stream, and each input pipeline (worker) decodes only its replicas' images.
+
     Raises:
         DatasetError: As `make_dataset`, or for a negative `start_batch` or
-            `num_batches`.
+            `num_batches`, or replicas that do not divide `batch_size`.
     """
     per_epoch = _check_batching(source, batch_size, drop_remainder=True)
     if start_batch < 0 or num_batches < 0:
@@ -122,9 +130,18 @@ def stream_dataset(source: SegmentationSource, *, batch_size: int, seed: int,
         positions.append(pos)
         indices.append(epoch_order(len(source), seed, epoch)[pos])
     empty = np.zeros(0, np.int64)
-    return _pipeline(source, np.concatenate(epochs) if epochs else empty,
-                     np.concatenate(positions) if positions else empty,
-                     np.concatenate(indices) if indices else empty, batch_size=batch_size,
+    epochs, positions, indices = (np.concatenate(a) if a else empty
+                                  for a in (epochs, positions, indices))
+    if replicas is not None:
+        first, count, total = replicas
+        if batch_size % total or not 0 <= first < first + count <= total:
+            raise DatasetError(f"replicas {first}..{first + count - 1} of {total} do not "
+                               f"split batches of {batch_size} evenly")
+        batch_size //= total
+        replica = positions % (batch_size * total) // batch_size
+        keep = (replica >= first) & (replica < first + count)
+        epochs, positions, indices = epochs[keep], positions[keep], indices[keep]
+    return _pipeline(source, epochs, positions, indices, batch_size=batch_size,
                      seed=seed, augment=augment, drop_remainder=True,
                      num_parallel_calls=num_parallel_calls)
 
@@ -178,7 +195,7 @@ def _pipeline(source, epochs, positions, indices, *, batch_size, seed, augment,
 
 def batch_stream(source: SegmentationSource, *, batch_size: int, seed: int,
                  start_batch: int = 0, augment: AugmentConfig | None = None,
-                 num_batches: int | None = None):
+                 num_batches: int | None = None, strategy=None):
     """Training batches from global batch `start_batch` on.
 
     Batch `k` of the stream is batch `k % per_epoch` of epoch `k // per_epoch`, so a
@@ -192,6 +209,11 @@ def batch_stream(source: SegmentationSource, *, batch_size: int, seed: int,
         augment: Augmentation settings.
         num_batches: How many batches the caller will take (one `tf.data` pipeline
             serves them all); None for an endless stream (one pipeline per 100 epochs).
+        strategy: A `tf.distribute.Strategy` with several replicas, or None. With one,
+            `batch_size` is the global batch and each batch yielded is a distributed
+            value holding every local replica's share (`stream_dataset`'s
+            `replicas`), built by `distribute_datasets_from_function` with one input
+            pipeline per worker.
 
     Yields:
         `(images, labels)` batches as `make_dataset` builds them.
@@ -202,9 +224,29 @@ def batch_stream(source: SegmentationSource, *, batch_size: int, seed: int,
                            f"batch of {batch_size}; lower the batch size")
     while num_batches is None or num_batches > 0:
         chunk = 100 * per_epoch if num_batches is None else num_batches
-        yield from stream_dataset(source, batch_size=batch_size, seed=seed,
-                                  start_batch=start_batch, num_batches=chunk,
-                                  augment=augment)
+        if strategy is not None and strategy.num_replicas_in_sync > 1:
+            yield from _distributed_stream(strategy, source, batch_size, seed,
+                                           start_batch, chunk, augment)
+        else:
+            yield from stream_dataset(source, batch_size=batch_size, seed=seed,
+                                      start_batch=start_batch, num_batches=chunk,
+                                      augment=augment)
         start_batch += chunk
         if num_batches is not None:
             return
+
+
+def _distributed_stream(strategy, source, batch_size, seed, start_batch, num_batches,
+                        augment):
+    """`stream_dataset`'s batches split over the replicas of `strategy`: each input
+    pipeline (one per worker) serves its local replicas' shares of every global batch."""
+
+    def dataset_fn(context):
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        return stream_dataset(
+            source, batch_size=batch_size, seed=seed, start_batch=start_batch,
+            num_batches=num_batches, augment=augment,
+            replicas=(context.input_pipeline_id * local, local,
+                      context.num_replicas_in_sync))
+
+    return iter(strategy.distribute_datasets_from_function(dataset_fn))

@@ -29,6 +29,12 @@ class BatchNorm(keras.layers.Layer):
             whose moving statistics are never read (`BilevelSearchModel.
             configure_search` turns them off). The moving variables are still created,
             so checkpoints are the same either way.
+
+    `synchronized` (an attribute, not a setting of the network: `synchronize_batch_norms`
+    sets it for a run) makes a layer run in a step on several replicas
+    (`tf.distribute`) normalise with the mean and variance of the global batch,
+    all-reduced across the replicas, instead of its own share's; the moving statistics
+    are then the global batch's too. One replica always takes the fused kernel.
     """
 
     def __init__(self, affine=True, momentum=0.9, epsilon=1e-5, track_running_stats=True,
@@ -38,16 +44,21 @@ class BatchNorm(keras.layers.Layer):
         self.track_running_stats = bool(track_running_stats)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
+        self.synchronized = False
 
     def build(self, input_shape):
         channels = input_shape[-1]
         if self.affine:
             self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
             self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+        # "mean": replicas that normalised with their own statistics (per-replica batch
+        # norm) average them into the one moving value every replica keeps.
         self.moving_mean = self.add_weight(shape=(channels,), initializer="zeros",
-                                           trainable=False, name="moving_mean")
+                                           trainable=False, name="moving_mean",
+                                           aggregation="mean")
         self.moving_variance = self.add_weight(shape=(channels,), initializer="ones",
-                                               trainable=False, name="moving_variance")
+                                               trainable=False, name="moving_variance",
+                                               aggregation="mean")
 
     def _scale_offset(self, channels, dtype):
         if self.affine:
@@ -60,6 +71,10 @@ class BatchNorm(keras.layers.Layer):
             import tensorflow as tf
 
             scale, offset = self._scale_offset(channels, "float32")
+            if self.synchronized and (training or not self.track_running_stats):
+                context = tf.distribute.get_replica_context()
+                if context is not None and context.num_replicas_in_sync > 1:
+                    return self._synchronized_call(tf, context, x, scale, offset)
             if not self.track_running_stats:
                 # NOTE: no moving-average assignments: with thousands of BN layers in a
                 # supernet these stateful ops (two per layer and forward pass) cost a
@@ -101,6 +116,30 @@ class BatchNorm(keras.layers.Layer):
         return ops.batch_normalization(x, mean, variance, axis=-1, offset=offset,
                                        scale=scale, epsilon=self.epsilon)
 
+    def _synchronized_call(self, tf, context, x, scale, offset):
+        """Normalises with the global batch's statistics (sums all-reduced over the
+        replicas, one all-reduce per layer and pass) and updates the moving ones."""
+        x32 = tf.cast(x, tf.float32)
+        count = tf.cast(tf.reduce_prod(tf.shape(x32)[:-1]), tf.float32)
+        total = tf.reduce_sum(x32, axis=[0, 1, 2])
+        squares = tf.reduce_sum(tf.square(x32), axis=[0, 1, 2])
+        count, total, squares = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                                   [count, total, squares])
+        mean = total / count
+        variance = tf.maximum(squares / count - tf.square(mean), 0.0)
+        y = tf.nn.batch_normalization(x32, mean, variance, offset, scale, self.epsilon)
+        if self.track_running_stats:
+            # The fused kernel's moving variance is the unbiased one (n / (n - 1)).
+            unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
+            rate = 1.0 - self.momentum
+            self.moving_mean.assign(
+                tf.cast(self.moving_mean.value, tf.float32) * self.momentum
+                + tf.stop_gradient(mean) * rate)
+            self.moving_variance.assign(
+                tf.cast(self.moving_variance.value, tf.float32) * self.momentum
+                + tf.stop_gradient(unbiased) * rate)
+        return tf.cast(y, x.dtype)
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -110,3 +149,13 @@ class BatchNorm(keras.layers.Layer):
                        "epsilon": self.epsilon,
                        "track_running_stats": self.track_running_stats})
         return config
+
+
+def synchronize_batch_norms(model, synchronized):
+    """Sets whether every `BatchNorm` in `model` uses global-batch statistics when it
+    runs on several replicas (`BatchNorm.synchronized`); returns how many it set."""
+    layers = [layer for layer in model._flatten_layers(include_self=True)
+              if isinstance(layer, BatchNorm)]
+    for layer in layers:
+        layer.synchronized = bool(synchronized)
+    return len(layers)

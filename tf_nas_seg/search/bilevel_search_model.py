@@ -7,8 +7,10 @@ from keras import ops
 
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.ops.op_set import get_op_set
+from tf_nas_seg.utils.distribute import (ReducedGradients, cross_replica_sum,
+                                        num_replicas_in_sync)
 from tf_nas_seg.utils.numeric import softmax
-from tf_nas_seg.losses import masked_cross_entropy
+from tf_nas_seg.losses import masked_cross_entropy, masked_cross_entropy_terms
 
 
 class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
@@ -34,6 +36,14 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
     warm-up).
 
     Call `configure_search` before training.
+
+    Distributed (`tf.distribute`, the step run in `strategy.run` on several replicas):
+    each replica computes its share of the global batch's mean cross-entropy (its sum
+    over pixels divided by the global batch's labelled-pixel count) and its gradients;
+    `_loss_and_grads` sums both over the replicas, so everything after it (cost term,
+    decay, clipping, both optimizers' updates, the Hessian-vector product) works on
+    the global values and is the same on every replica. The optimizers must then be
+    `ReducedGradients` ones (which do not sum again).
     """
 
     COST_FORMS = ("additive", "fbnet", "budget")
@@ -208,6 +218,14 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
         for layer in self._flatten_layers(include_self=False):
             if isinstance(layer, BatchNorm):
                 layer.track_running_stats = self.bn_running_stats
+        if num_replicas_in_sync() > 1:
+            for optimizer in (weight_optimizer, arch_optimizer):
+                if not isinstance(optimizer, ReducedGradients):
+                    raise ConfigError(
+                        f"{type(optimizer).__name__} would sum the gradients over the "
+                        "replicas a second time; on several replicas use optimizers "
+                        "mixing in utils.distribute.ReducedGradients (FusedSGD, "
+                        "ReducedAdam)")
         self.weight_optimizer.build(self.weight_variables)
         self.arch_optimizer.build(self.arch_variables)
         self.search_configured = True
@@ -227,29 +245,47 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
         layers dominates start-up time. Gradients a caller does not use (the weights'
         in the architecture step) are pruned by Grappler after the call is inlined.
         """
-        if self._grad_fn is None:
-            import tensorflow as tf
+        if num_replicas_in_sync() > 1:
+            # NOTE: not the nested tf.function: the cross-replica sums (and synchronised
+            # batch norm) cannot run inside a function nested in `strategy.run`, so on
+            # several replicas each step traces its forward pass itself.
+            ce, logits, grads = self._loss_and_grads_fn()(images, labels)
+            ce, grads = cross_replica_sum([ce, grads])
+        else:
+            if self._grad_fn is None:
+                import tensorflow as tf
 
-            variables = self.weight_variables + self.arch_variables
-
-            def loss_and_grads(images, labels):
-                with tf.GradientTape() as tape:
-                    logits = self(images, training=True)
-                    ce = masked_cross_entropy(labels, logits, self.ignore_label)
-                grads = tape.gradient(ce, variables)
-                n = len(self.weight_variables)
-                # A logit the network never reads (the shared normal-cell logits of an
-                # AutoRTNet hyper-cell that has a single cell) has no gradient: zero.
-                # An unused weight stays an error; it would point at a wiring bug.
-                grads = ([_dense(g) for g in grads[:n]]
-                         + [ops.zeros_like(v) if g is None else _dense(g)
-                            for g, v in zip(grads[n:], variables[n:])])
-                return ce, logits, grads
-
-            self._grad_fn = tf.function(loss_and_grads)
-        ce, logits, grads = self._grad_fn(images, labels)
+                self._grad_fn = tf.function(self._loss_and_grads_fn())
+            ce, logits, grads = self._grad_fn(images, labels)
         n = len(grads) - len(self._arch_logits)
         return ce, logits, grads[:n], grads[n:]
+
+    def _loss_and_grads_fn(self):
+        """(images, labels) -> (this replica's share of the mean CE, logits, gradients)."""
+        import tensorflow as tf
+
+        variables = self.weight_variables + self.arch_variables
+
+        def loss_and_grads(images, labels):
+            # The global batch's labelled pixels; with one replica, this batch's.
+            total_valid = cross_replica_sum(
+                ops.sum(ops.cast(ops.not_equal(ops.cast(labels, "int32"),
+                                               self.ignore_label), "float32")))
+            with tf.GradientTape() as tape:
+                logits = self(images, training=True)
+                total, _ = masked_cross_entropy_terms(labels, logits, self.ignore_label)
+                ce = total / ops.maximum(total_valid, 1.0)
+            grads = tape.gradient(ce, variables)
+            n = len(self.weight_variables)
+            # A logit the network never reads (the shared normal-cell logits of an
+            # AutoRTNet hyper-cell that has a single cell) has no gradient: zero.
+            # An unused weight stays an error; it would point at a wiring bug.
+            grads = ([_dense(g) for g in grads[:n]]
+                     + [ops.zeros_like(v) if g is None else _dense(g)
+                        for g, v in zip(grads[n:], variables[n:])])
+            return ce, logits, grads
+
+        return loss_and_grads
 
     def _cost_and_grads(self):
         """Expected cost and its gradient w.r.t. the architecture logits."""

@@ -2,18 +2,21 @@
 
 import dataclasses
 
-from tf_nas_seg.config_sections import AugmentSection, DataSection, RunSection, SpaceSection
+from tf_nas_seg.config_sections import (AugmentSection, DataSection, DistributeSection,
+                                        RunSection, SpaceSection)
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.utils.flag_fields import setting, validate_config
 
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
                      "threads", "graph_optimizer", "allow_foreign_table", "min_free_mib",
-                     "skip_nonfinite_steps", "max_skipped_steps")
+                     "skip_nonfinite_steps", "max_skipped_steps", "strategy", "cpu_devices",
+                     "collective_timeout")
 
 
 @dataclasses.dataclass(frozen=True)
-class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection):
+class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection,
+                   DistributeSection):
     """Settings of `bin/search`; each field is also a command-line flag.
 
     The search space, data, augmentation and run settings are the shared sections of

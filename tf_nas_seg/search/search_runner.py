@@ -14,6 +14,9 @@ from absl import logging
 from tf_nas_seg.search.cost_model import UNITS
 from tf_nas_seg.search.methods import SearchError, get_method
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
+from tf_nas_seg.ops.batch_norm import synchronize_batch_norms
+from tf_nas_seg.utils.distribute import (ReducedAdam, check_workers_agree, lock_directory,
+                                        make_distribution, worker_failure)
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
@@ -31,8 +34,13 @@ class SearchRunner:
 
     Everything the run needs to continue is a function of the global iteration count
     and the checkpointed variables (weights, logits, BN statistics, optimizer slots,
-    Gumbel noise state, the epoch's metric accumulators): the data streams of every epoch are pure functions of (seed,
-    epoch), so a resumed run sees the same batches it would have seen uninterrupted.
+    Gumbel noise state, the epoch's metric accumulators): the data streams of every
+    epoch are pure functions of (seed, epoch), so a resumed run sees the same batches
+    it would have seen uninterrupted.
+
+    With several replicas (`--strategy`, `utils/distribute.py`) the step runs in
+    `strategy.run` on each replica's share of the global batch of both splits; only the
+    chief writes the run directory, the other workers compute in lockstep.
 
     Args:
         config: A SearchConfig.
@@ -45,9 +53,12 @@ class SearchRunner:
         self.config = config
         self.method = get_method(config.method)
         self.run_dir = os.path.abspath(config.run_dir)
+        self.dist = None  # set by run(): the strategy must exist before any TF op
 
     # Set-up -----------------------------------------------------------------------
     def _check_or_write_config(self):
+        if not self.dist.is_chief:
+            return  # the chief checks it; check_workers_agree compares the workers
         check_or_write_config(self.run_dir, self.config.to_json(), RESUMABLE_CHANGES,
                               SearchError, defaults=SearchConfig().to_json())
 
@@ -72,6 +83,7 @@ class SearchRunner:
         self.skipped_examples = record_skipped_examples(
             self.run_dir, {"train": getattr(source, "skipped", ())})
         weights_src, arch_src, record = data.search_split(source, seed=c.seed)
+        self.dist.per_replica_batch(c.batch_size)
         for name, src in (("weights", weights_src), ("architecture", arch_src)):
             if len(src) < c.batch_size:
                 raise SearchError(
@@ -80,7 +92,8 @@ class SearchRunner:
         self.info = source.info
         self.weights_src = weights_src.cache_in_memory()
         self.arch_src = arch_src.cache_in_memory()
-        write_json_atomic(os.path.join(self.run_dir, "search_split.json"), record)
+        if self.dist.is_chief:
+            write_json_atomic(os.path.join(self.run_dir, "search_split.json"), record)
         self.augment = c.augment_config()
         crop, resize = self.augment.crop_size, self.augment.resize
         if crop:
@@ -100,6 +113,11 @@ class SearchRunner:
         return self.method.build_supernet(self.config, self.layout, self.info)
 
     def _build_model(self):
+        with self.dist.strategy.scope():
+            self._build_model_in_scope()
+        synchronize_batch_norms(self.model, self.config.batch_norm == "sync")
+
+    def _build_model_in_scope(self):
         c = self.config
         model = self._build_supernet()
         h, w = self.input_hw
@@ -116,8 +134,8 @@ class SearchRunner:
                 c.lr, decay_steps=c.iterations, end_learning_rate=0.0, power=c.lr_power)
         model.configure_search(
             weight_optimizer=FusedSGD(schedule, momentum=c.momentum, name="weight_sgd"),
-            arch_optimizer=keras.optimizers.Adam(c.arch_lr, beta_1=c.arch_beta1,
-                                                 beta_2=c.arch_beta2, name="arch_adam"),
+            arch_optimizer=ReducedAdam(c.arch_lr, beta_1=c.arch_beta1,
+                                       beta_2=c.arch_beta2, name="arch_adam"),
             cost_model=cost_model, cost_lambda=c.cost_lambda, weight_decay=c.weight_decay,
             arch_weight_decay=c.arch_weight_decay, grad_clip_norm=c.grad_clip,
             second_order=c.second_order, cost_form=c.cost_form,
@@ -153,7 +171,7 @@ class SearchRunner:
 
         return batch_stream(source, batch_size=self.config.batch_size, seed=seed,
                             start_batch=start_batch, augment=self.augment,
-                            num_batches=num_batches)
+                            num_batches=num_batches, strategy=self.dist.strategy)
 
     # Outputs ----------------------------------------------------------------------
     def _derived_cost(self, genotype):
@@ -207,7 +225,16 @@ class SearchRunner:
         returns a summary with status "interrupted"; the same command resumes.
         Grappler is set by --graph_optimizer for the run and restored after it.
         """
-        with RunLock(self.run_dir, "bin/search", SearchError,
+        c = self.config
+        # Threads and the strategy's devices exist only before TensorFlow starts.
+        self._configure_tensorflow()
+        self.dist = make_distribution(c.strategy, c.cpu_devices, c.collective_timeout)
+        logging.info("%s", self.dist.describe())
+        if c.skip_nonfinite_steps and self.dist.distributed:
+            raise SearchError("--skip_nonfinite_steps is not supported with several "
+                              "replicas (the snapshot does not restore the replicas' "
+                              "metric accumulators); run without it, or on one device")
+        with RunLock(lock_directory(self.run_dir, self.dist), "bin/search", SearchError,
                      min_free_mib=self.config.min_free_mib), \
                 graph_optimizer(self.config.graph_optimizer) as applied:
             logging.info("graph optimizer (Grappler): %s (--graph_optimizer=%s)", applied,
@@ -218,15 +245,17 @@ class SearchRunner:
         c = self.config
         os.makedirs(self.run_dir, exist_ok=True)
         self._check_or_write_config()
-        self._configure_tensorflow()
         self._load_data()
         self._build_model()
         self._build_checkpoint()
         resumed = self.state.restore()
+        check_workers_agree(self.dist, {k: v for k, v in c.to_json().items()
+                                        if k not in RESUMABLE_CHANGES},
+                            int(self.global_step))
         self.nonfinite.resume(int(self.global_step))
         history_path = os.path.join(self.run_dir, "history.json")
         self.history = []
-        if resumed:
+        if resumed and self.dist.is_chief:
             self.history = read_json(history_path, SearchError,
                                      "delete it; the checkpoint holds the run") or []
         model, bs = self.model, c.batch_size
@@ -241,11 +270,21 @@ class SearchRunner:
         # the step took several times longer to optimise. The weights-only function is
         # traced only if a warm-up is configured (each trace of the supernet costs
         # about a minute on 2 cores).
-        steps = {update: tf.function(
-            lambda w, a, update=update: model.train_step((w, a), update_arch=update))
-            for update in (True, False)}
+        # One step for one device and many: strategy.run on each replica's share (the
+        # default strategy calls it directly), then the metrics' global values.
+        strategy = self.dist.strategy
+
+        def step_function(update):
+            def step(w, a):
+                strategy.run(lambda w, a: model.train_step((w, a), update_arch=update),
+                             args=(w, a))
+                return {m.name: m.result() for m in model.metrics}
+            return tf.function(step)
+
+        steps = {update: step_function(update) for update in (True, False)}
         self.step_functions = steps  # tests count their traces
-        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+        writer = (tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+                  if self.dist.is_chief else tf.summary.create_noop_writer())
         weights_stream = self._stream(self.weights_src, c.seed, start, c.iterations - start)
         arch_start = max(0, start - c.arch_start_iteration)
         arch_stream = self._stream(self.arch_src, c.seed + 1, arch_start,
@@ -275,7 +314,13 @@ class SearchRunner:
                     update_arch = step >= c.arch_start_iteration
                     a_batch = next(arch_stream) if update_arch else w_batch
                     self.nonfinite.before_step()
-                    logs = steps[update_arch](w_batch, a_batch)
+                    try:
+                        logs = steps[update_arch](w_batch, a_batch)
+                    except tf.errors.OpError as e:
+                        lost = worker_failure(e, self.dist, int(self.state.step.numpy()))
+                        if lost is None:
+                            raise
+                        raise lost from None
                     step += 1
                     values = {k: float(v) for k, v in logs.items()}
                     if not self._check_finite(values, step, update_arch):
@@ -298,7 +343,7 @@ class SearchRunner:
                     # before them, a kill there lost the epoch's history entry for good.
                     if (c.checkpoint_every and step % c.checkpoint_every == 0
                             and step != epoch_end):
-                        self.state.save(step)
+                        self._save(step)
                 if step == epoch_end:
                     metrics = {k: float(v) for k, v in logs.items()}
                     # Wall time of the epoch's first and median iteration (data, step
@@ -307,19 +352,41 @@ class SearchRunner:
                     metrics["median_step_seconds"] = float(np.median(step_times))
                     metrics["skipped_steps"] = self.nonfinite.count(epoch * per_epoch,
                                                                     epoch_end)
-                    genotype = self._write_epoch_outputs(epoch, metrics, writer)
-                    self.state.save(step)
+                    genotype = (self._write_epoch_outputs(epoch, metrics, writer)
+                                if self.dist.is_chief else model.derive())
+                    self._save(step)
                     logging.info("epoch %d: %s genotype %s", epoch + 1, metrics,
                                  json.dumps(genotype.to_json()["cells"]))
         if step < c.iterations:
-            self.state.save(step)
+            self._save(step)
             summary = {"status": "interrupted", "iterations_done": step,
                        "iterations": c.iterations,
                        "skipped_nonfinite_steps": self.nonfinite.summary(),
                        "resume": "rerun the same command to continue"}
-            write_json_atomic(os.path.join(self.run_dir, "search_summary.json"), summary)
+            if self.dist.is_chief:
+                write_json_atomic(os.path.join(self.run_dir, "search_summary.json"),
+                                  summary)
             return summary
         return self._finish()
+
+    def _save(self, step):
+        """Checkpoints into the run directory (the chief).
+
+        NOTE: the checkpoint holds the epoch's metric accumulators, which are summed
+        over the replicas when read (sync-on-read variables): across workers that read
+        is a collective every worker must join. So the other workers write the same
+        checkpoint in lockstep into a scratch directory of their own, removed at once
+        (what TensorFlow's multi-worker guide does); only the chief's is kept.
+        """
+        if self.dist.is_chief:
+            self.state.save(step)
+        elif self.dist.num_workers > 1:
+            import shutil
+
+            scratch = os.path.join(lock_directory(self.run_dir, self.dist), "scratch")
+            self.state.step.assign(step)
+            self.state.checkpoint.write(os.path.join(scratch, "ckpt"))
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _check_finite(self, values, step, update_arch):
         """False when the step's weight loss, expected cost or (when the architecture is
@@ -344,6 +411,9 @@ class SearchRunner:
 
     def _finish(self):
         genotype = self.model.derive()
+        if not self.dist.is_chief:
+            return {"status": "completed", "iterations": int(self.global_step),
+                    "genotype": genotype.to_json(), "worker": list(self.dist.task)}
         genotype.save(os.path.join(self.run_dir, "genotype.json"))
         last = self.history[-1] if self.history else {}
         probs = {v.name: keras.ops.convert_to_numpy(keras.ops.softmax(v, axis=-1))
@@ -372,6 +442,11 @@ class SearchRunner:
                         "weights_images": len(self.weights_src),
                         "architecture_images": len(self.arch_src),
                         "input_size": list(self.input_hw)},
+            "distribution": {"strategy": self.dist.kind,
+                             "replicas": self.dist.num_replicas,
+                             "workers": self.dist.num_workers,
+                             "batch_norm": (self.config.batch_norm
+                                            if self.dist.distributed else "one replica")},
             "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
                             "python": platform.python_version(),
                             "machine": platform.machine(), "cpus": os.cpu_count(),

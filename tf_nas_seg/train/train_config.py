@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from tf_nas_seg.config_sections import AugmentSection, DataSection, RunSection
+from tf_nas_seg.config_sections import (AugmentSection, DataSection, DistributeSection,
+                                        RunSection)
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.utils.flag_fields import setting, validate_config
 PEERS = ("fast_scnn", "bisenetv2")
@@ -10,11 +11,12 @@ PEERS = ("fast_scnn", "bisenetv2")
 # Fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
                      "threads", "val_max_images", "min_free_mib",
-                     "skip_nonfinite_steps", "max_skipped_steps")
+                     "skip_nonfinite_steps", "max_skipped_steps", "strategy", "cpu_devices",
+                     "collective_timeout")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(DataSection, AugmentSection, RunSection):
+class TrainConfig(DataSection, AugmentSection, RunSection, DistributeSection):
     """Settings of `bin/train`; each field is also a command-line flag.
 
     Data, augmentation and run settings are the shared sections of

@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from tf_nas_seg.utils.distribute import ReducedGradients
+
 
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
-class FusedSGD(keras.optimizers.SGD):
+class FusedSGD(ReducedGradients, keras.optimizers.SGD):
     """`keras.optimizers.SGD` (momentum, not Nesterov) updated by one op per variable.
 
     NOTE: hand-made because Keras writes the momentum update with generic ops (read the
@@ -18,6 +20,10 @@ class FusedSGD(keras.optimizers.SGD):
     The slots, the schedule, the checkpoint layout and the serialised config are those
     of `keras.optimizers.SGD`; other backends, Nesterov and no momentum use
     its update unchanged.
+
+    Its gradients are the global ones: on several replicas (tf.distribute) the search
+    and training steps sum them over the replicas before `apply`
+    (`utils.distribute.ReducedGradients`).
     """
 
     def update_step(self, gradient, variable, learning_rate):
