@@ -47,6 +47,21 @@ def _local_values(variable):
         if not hasattr(v, "values") else [np.asarray(x) for x in v.values]
 
 
+def _run(runner):
+    """runner.run(), or None after printing a UserError as the commands do (exit 2)."""
+    from absl import logging
+
+    from tf_nas_seg.cli.common import user_error
+    from tf_nas_seg.errors import UserError
+
+    logging.set_verbosity(logging.INFO)
+    try:
+        return runner.run()
+    except UserError as e:
+        user_error(e)
+        return None
+
+
 def main(argv):
     kind, run_dir, out = argv[1:4]
     settings = dict(SEARCH if kind == "search" else TRAIN)
@@ -59,7 +74,7 @@ def main(argv):
         from tf_nas_seg.search.search_runner import SearchRunner
 
         runner = SearchRunner(SearchConfig(**settings))
-        summary = runner.run()
+        summary = _run(runner)
         model = runner.model
         arch = {f"arch/{v.name}": _local_values(v) for v in model.arch_variables}
     else:
@@ -67,9 +82,11 @@ def main(argv):
         from tf_nas_seg.train.trainer import Trainer
 
         runner = Trainer(TrainConfig(**settings))
-        summary = runner.run()
+        summary = _run(runner)
         model = runner.model
         arch = {}
+    if summary is None:
+        return 2
     values = {f"v{i:05d}": _local_values(v) for i, v in enumerate(model.variables)}
     agree = all(all(np.array_equal(r[0], x) for x in r[1:])
                 for r in list(values.values()) + list(arch.values()))
@@ -77,7 +94,8 @@ def main(argv):
     arrays["replicas_agree"] = np.float32(agree)
     arrays["replicas"] = np.float32(runner.dist.num_replicas)
     np.savez(out, **arrays)
-    print(json.dumps({"status": summary["status"], "iterations": summary.get("iterations"),
+    iterations = summary.get("iterations_done", summary.get("iterations"))
+    print(json.dumps({"status": summary["status"], "iterations": iterations,
                       "replicas": runner.dist.num_replicas, "agree": agree,
                       "pid": os.getpid()}), flush=True)
     return 0

@@ -14,12 +14,27 @@ import numpy as np
 from tf_nas_seg.errors import ConfigError
 from keras import ops
 
-from tf_nas_seg.losses import (masked_cross_entropy, per_pixel_cross_entropy,
-                               pixel_class_weights, weighted_cross_entropy, weighted_mean)
+from tf_nas_seg.losses import (masked_cross_entropy_terms, per_pixel_cross_entropy,
+                               pixel_class_weights)
 
 
 def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept=0.0625,
                        class_weights=None):
+    """Mean cross-entropy over the hard pixels of a batch; see `ohem_terms`."""
+    total, weight = ohem_terms(labels, logits, ignore_label, threshold, min_kept,
+                               class_weights)
+    if class_weights is not None:
+        return total / safe_weight_total(weight)
+    return total / ops.maximum(weight, 1.0)
+
+
+def safe_weight_total(total):
+    """`weighted_mean`'s divisor: the total, or 1 when it is 0."""
+    return ops.where(ops.greater(total, 0.0), total, ops.ones_like(total))
+
+
+def ohem_terms(labels, logits, ignore_label=255, threshold=0.7, min_kept=0.0625,
+               class_weights=None):
     """Mean cross-entropy over the hard pixels of a batch (BiSeNet / OCNet recipe).
 
     A pixel is hard when the predicted probability of its true class is below
@@ -39,7 +54,9 @@ def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept
             pixels, w the weight of each pixel's true class. None: the plain mean.
 
     Returns:
-        Scalar float32 loss; 0 for a batch without labelled pixels.
+        (sum of the kept pixels' (weighted) losses, sum of their weights): the loss is
+        their quotient (`ohem_cross_entropy`); a step on several replicas divides each
+        replica's sum by the global total of the weights.
     """
     loss, valid = per_pixel_cross_entropy(labels, logits, ignore_label)
     flat = ops.reshape(loss, (-1,))
@@ -58,9 +75,9 @@ def ohem_cross_entropy(labels, logits, ignore_label=255, threshold=0.7, min_kept
     keep = ops.logical_or(keep, ops.logical_and(valid, ops.greater_equal(flat, kth)))
     weights = ops.cast(keep, "float32")
     if class_weights is not None:
-        pixel = ops.reshape(pixel_class_weights(labels, class_weights, ignore_label), (-1,))
-        return weighted_mean(flat, weights * pixel)
-    return ops.sum(flat * weights) / ops.maximum(ops.sum(weights), 1.0)
+        weights = weights * ops.reshape(
+            pixel_class_weights(labels, class_weights, ignore_label), (-1,))
+    return ops.sum(flat * weights), ops.sum(weights)
 
 
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
@@ -100,6 +117,24 @@ class SegmentationLoss(keras.losses.Loss):
         self.class_weights = class_weights
 
     def call(self, y_true, y_pred):
+        total, weight = self.terms(y_true, y_pred)
+        return self.combine(total, weight)
+
+    def combine(self, total, weight):
+        """The loss from `terms` (summed over replicas, or not): total / weight, with the
+        divisor of each form kept from 0 (1 for a batch with nothing to count)."""
+        if self.class_weights is not None:
+            return total / safe_weight_total(weight)
+        return total / ops.maximum(weight, 1.0)
+
+    def terms(self, y_true, y_pred):
+        """(sum of the counted pixels' (weighted) losses, sum of their weights).
+
+        The loss is `combine(total, weight)`; a step on several replicas sums the
+        weights over the replicas first, so the replicas' losses add up to the global
+        batch's. OHEM selects the hard pixels (and its `min_kept` floor) on each
+        replica's share of the batch.
+        """
         weights = self.class_weights
         if weights is not None:
             classes = y_pred.shape[-1]
@@ -107,11 +142,13 @@ class SegmentationLoss(keras.losses.Loss):
                 raise ConfigError(f"{len(weights)} class weights for logits of {classes} "
                                  "classes; pass one weight per class")
         if self.mode == "ohem":
-            return ohem_cross_entropy(y_true, y_pred, self.ignore_label, self.threshold,
-                                      self.min_kept, weights)
+            return ohem_terms(y_true, y_pred, self.ignore_label, self.threshold,
+                              self.min_kept, weights)
         if weights is not None:
-            return weighted_cross_entropy(y_true, y_pred, weights, self.ignore_label)
-        return masked_cross_entropy(y_true, y_pred, self.ignore_label)
+            loss, _ = per_pixel_cross_entropy(y_true, y_pred, self.ignore_label)
+            pixel = pixel_class_weights(y_true, weights, self.ignore_label)
+            return ops.sum(loss * pixel), ops.sum(pixel)
+        return masked_cross_entropy_terms(y_true, y_pred, self.ignore_label)
 
     def get_config(self):
         config = super().get_config()

@@ -18,6 +18,9 @@ from tf_nas_seg.train.ohem import SegmentationLoss
 from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.atomic import atomic_output
+from tf_nas_seg.ops.batch_norm import synchronize_batch_norms
+from tf_nas_seg.utils.distribute import (check_workers_agree, cross_replica_sum,
+                                        lock_directory, make_distribution, worker_failure)
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
                                        VariableCheckpoint, check_or_write_config,
@@ -70,6 +73,11 @@ class Trainer:
     train_summary.json and, with --class_weights, class_weights.json (the loss's class
     weights and the label counts behind them, read back on resume).
 
+    With several replicas (`--strategy`) the step runs in `strategy.run` on each
+    replica's share of the global batch; the loss and gradients are summed over the
+    replicas before the update (`SegmentationLoss.terms`), and only the chief writes
+    the run directory and evaluates.
+
     Args:
         config: A TrainConfig.
     """
@@ -84,12 +92,11 @@ class Trainer:
         self.config = config
         self.run_dir = os.path.abspath(config.run_dir)
         self.predictor = None  # built at the first evaluation, reused by the others
+        self.dist = None  # set by run(): the strategy must exist before any TF op
 
     # Set-up -----------------------------------------------------------------------
     def _configure_tensorflow(self):
-        c = self.config
-        configure_tensorflow(c.seed, c.deterministic, c.threads)
-        keras.mixed_precision.set_global_policy(c.precision)
+        keras.mixed_precision.set_global_policy(self.config.precision)
 
     def _load_data(self):
 
@@ -99,6 +106,7 @@ class Trainer:
             self.run_dir, {c.train_split: getattr(train, "skipped", ()),
                            c.val_split: getattr(val, "skipped", ())})
         self.info = train.info
+        self.dist.per_replica_batch(c.batch_size)
         if len(train) < c.batch_size:
             raise TrainError(f"the {c.train_split} split has {len(train)} images, fewer than "
                              f"--batch_size={c.batch_size}; lower --batch_size")
@@ -134,7 +142,8 @@ class Trainer:
         else:
             record = class_weighting.compute_class_weights(self.train_src, c.class_weights,
                                                            c.train_split)
-            write_json_atomic(path, record)
+            if self.dist.is_chief:
+                write_json_atomic(path, record)
             logging.info("class weights (%s) of %d %s images written to %s",
                          c.class_weights, record["num_images"], c.train_split, path)
         logging.info("class weights: %s", class_weighting.describe(record))
@@ -151,6 +160,11 @@ class Trainer:
                 "absent_classes": record["absent_classes"]}
 
     def _build_model(self):
+        with self.dist.strategy.scope():
+            self._build_model_in_scope()
+        synchronize_batch_norms(self.model, self.config.batch_norm == "sync")
+
+    def _build_model_in_scope(self):
         c = self.config
         genotype = Genotype.load(c.genotype) if c.genotype else None
         self.genotype = genotype
@@ -186,21 +200,32 @@ class Trainer:
         weights = model.trainable_variables
         decay = self.config.weight_decay
         scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        strategy = self.dist.strategy
+        replicas = self.dist.num_replicas
 
-        @tf.function
-        def train_step(images, labels):
+        def replica_step(images, labels):
             with tf.GradientTape() as tape:
                 logits = model(images, training=True)
-                loss = loss_fn(labels, logits)
+                total_loss, weight = loss_fn.terms(labels, logits)
+                # This replica's share of the global batch's loss (divided by the global
+                # total of the pixel weights), so the replicas' shares sum to it.
+                loss = loss_fn.combine(total_loss, cross_replica_sum(weight))
                 total = loss
                 if decay:
-                    total += 0.5 * decay * tf.add_n(
+                    penalty = 0.5 * decay * tf.add_n(
                         [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) for w in weights])
+                    total += penalty / replicas if replicas > 1 else penalty
                 if scaled:
                     total = optimizer.scale_loss(total)
             grads = tape.gradient(total, weights)
+            loss, grads = cross_replica_sum([loss, grads])
             optimizer.apply(grads, weights)
             return loss
+
+        @tf.function
+        def train_step(images, labels):
+            losses = strategy.run(replica_step, args=(images, labels))
+            return strategy.experimental_local_results(losses)[0]
 
         return train_step
 
@@ -247,7 +272,18 @@ class Trainer:
         returns a summary with status "interrupted"; the same command resumes.
         A second process on the same run directory is refused (`RunLock`).
         """
-        with RunLock(self.run_dir, "bin/train", TrainError,
+        c = self.config
+        # Threads and the strategy's devices exist only before TensorFlow starts.
+        configure_tensorflow(c.seed, c.deterministic, c.threads)
+        self.dist = make_distribution(c.strategy, c.cpu_devices, c.collective_timeout)
+        logging.info("%s", self.dist.describe())
+        if self.dist.distributed and (c.skip_nonfinite_steps
+                                      or c.precision == "mixed_float16"):
+            raise TrainError("--skip_nonfinite_steps and --precision=mixed_float16 (loss "
+                             "scaling) are not supported with several replicas; use "
+                             "--precision=mixed_bfloat16 or float32, without "
+                             "--skip_nonfinite_steps, or run on one device")
+        with RunLock(lock_directory(self.run_dir, self.dist), "bin/train", TrainError,
                      min_free_mib=self.config.min_free_mib):
             return self._run()
 
@@ -255,9 +291,10 @@ class Trainer:
         from tf_nas_seg.data import batch_stream
 
         c = self.config
-        check_or_write_config(self.run_dir, c.to_json(), RESUMABLE_CHANGES, TrainError,
-                              defaults=TrainConfig().to_json())
-        self._configure_tensorflow()
+        if self.dist.is_chief:
+            check_or_write_config(self.run_dir, c.to_json(), RESUMABLE_CHANGES, TrainError,
+                                  defaults=TrainConfig().to_json())
+        self._configure_tensorflow()  # the precision policy; run() did the rest
         try:
             self._load_data()
             self._load_class_weights()
@@ -265,10 +302,13 @@ class Trainer:
         finally:
             keras.mixed_precision.set_global_policy("float32")
         resumed = self.state.restore()
+        check_workers_agree(self.dist, {k: v for k, v in c.to_json().items()
+                                        if k not in RESUMABLE_CHANGES},
+                            int(self.state.step.numpy()))
         self.nonfinite.resume(int(self.state.step.numpy()))
         history_path = os.path.join(self.run_dir, "history.json")
         self.history = []
-        if resumed:
+        if resumed and self.dist.is_chief:
             self.history = read_json(history_path, TrainError,
                                      "delete it; the checkpoint holds the run") or []
         start = int(self.state.step.numpy())
@@ -277,10 +317,12 @@ class Trainer:
                      "images", self.model.name, c.iterations, start, c.batch_size,
                      self.input_hw, len(self.train_src), len(self.val_src))
         train_step = self.train_step_function = self._make_train_step()
-        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+        writer = (tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+                  if self.dist.is_chief else tf.summary.create_noop_writer())
         stream = batch_stream(self.train_src, batch_size=c.batch_size, seed=c.seed,
                               start_batch=start, augment=self.augment,
-                              num_batches=c.iterations - start)
+                              num_batches=c.iterations - start,
+                              strategy=self.dist.strategy)
         stop_at = c.iterations
         if c.stop_after_iterations:
             stop_at = min(stop_at, start + c.stop_after_iterations)
@@ -291,7 +333,13 @@ class Trainer:
             while step < stop_at and signals.received is None:
                 images, labels = next(stream)
                 self.nonfinite.before_step()
-                loss = float(train_step(images, labels))
+                try:
+                    loss = float(train_step(images, labels))
+                except tf.errors.OpError as e:
+                    lost = worker_failure(e, self.dist, int(self.state.step.numpy()))
+                    if lost is None:
+                        raise
+                    raise lost from None
                 step += 1
                 counted = self.nonfinite.check(
                     step, {"loss": loss}, int(self.state.step.numpy()),
@@ -307,12 +355,15 @@ class Trainer:
                         tf.summary.scalar("train/loss", loss)
                         tf.summary.scalar("train/learning_rate", lr)
                 evaluate_now = c.eval_every and step % c.eval_every == 0 and step < c.iterations
-                if evaluate_now:
+                if evaluate_now and self.dist.is_chief:
                     self._record_eval(step, self._mean_loss(), writer)
                     self._write_history()
                 if evaluate_now or step % c.checkpoint_every == 0:
-                    self.state.save(step)
+                    self._save(step)
         writer.flush()
+        if not self.dist.is_chief:
+            return {"status": "completed" if step == c.iterations else "interrupted",
+                    "iterations": step, "worker": list(self.dist.task)}
         if step < c.iterations:
             self.state.save(step)
             self._write_history()
@@ -324,6 +375,11 @@ class Trainer:
             write_json_atomic(os.path.join(self.run_dir, "train_summary.json"), summary)
             return summary
         return self._finish(step, self._mean_loss(), writer)
+
+    def _save(self, step):
+        """Checkpoints (the chief only: the other workers hold the same variables)."""
+        if self.dist.is_chief:
+            self.state.save(step)
 
     def _mean_loss(self):
         """Mean training loss since the last evaluation (None if no step ran); resets."""
@@ -380,6 +436,11 @@ class Trainer:
                             "python": platform.python_version(),
                             "machine": platform.machine(), "cpus": os.cpu_count(),
                             "precision": c.precision},
+            "distribution": {"strategy": self.dist.kind,
+                             "replicas": self.dist.num_replicas,
+                             "workers": self.dist.num_workers,
+                             "batch_norm": (c.batch_norm if self.dist.distributed
+                                            else "one replica")},
         }
         write_json_atomic(os.path.join(self.run_dir, "train_summary.json"), summary)
         return summary
