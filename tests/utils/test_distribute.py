@@ -234,6 +234,13 @@ def one_device_search(tmp_path_factory):
     return _load(root / "one.npz")
 
 
+@pytest.fixture(scope="module")
+def genotype(one_device_search, tmp_path_factory):
+    """The genotype the one-device search derived (a CAS network to train)."""
+    runs = [p for p in tmp_path_factory.getbasetemp().glob("one*/run/genotype.json")]
+    return str(runs[0])
+
+
 @pytest.mark.slow  # two searches, one traced per replica (~2-5 min on 2 cores)
 def test_two_logical_devices_make_the_same_search_updates_as_one(one_device_search,
                                                                 tmp_path):
@@ -252,6 +259,23 @@ def test_two_logical_devices_make_the_same_search_updates_as_one(one_device_sear
     summary = json.loads((tmp_path / "run" / "search_summary.json").read_text())
     assert summary["distribution"] == {"strategy": "mirrored", "replicas": 2,
                                        "workers": 1, "batch_norm": "sync"}
+
+
+@pytest.mark.slow  # two trainings, one on two logical devices (~2-4 min on 2 cores)
+def test_two_logical_devices_make_the_same_training_updates_as_one(genotype, tmp_path):
+    # NOTE: a searched network (its stem standardises the input), plain cross-entropy
+    # (OHEM picks its hard pixels per replica). The Fast-SCNN-style peer reads raw
+    # 0..255 pixels into its first batch norm, whose gradient is then a difference of
+    # large sums: one device with and without oneDNN differs by ~3e-4 relative there.
+    flags = ("--peer=", f"--genotype={genotype}", "--loss=ce", "--width_multiplier=1.0")
+    _run("train", tmp_path / "one", tmp_path / "one.npz", "--strategy=one_device", *flags)
+    result = _run("train", tmp_path / "two", tmp_path / "two.npz", "--strategy=mirrored",
+                  "--cpu_devices=2", *flags)
+    one, two = _load(tmp_path / "one.npz"), _load(tmp_path / "two.npz")
+    assert result["replicas"] == 2 and two["replicas_agree"] == 1.0
+    _, weights, ints = _differences(one, two)
+    _report("mirrored_vs_one_device_train", {"weights_max_abs": weights})
+    assert not ints and weights < TOLERANCE
 
 
 @pytest.mark.slow  # a 2-replica search stopped and resumed on one device, and back

@@ -15,8 +15,9 @@ from tf_nas_seg.search.cost_model import UNITS
 from tf_nas_seg.search.methods import SearchError, get_method
 from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
 from tf_nas_seg.ops.batch_norm import synchronize_batch_norms
-from tf_nas_seg.utils.distribute import (ReducedAdam, check_workers_agree, lock_directory,
-                                        make_distribution, worker_failure)
+from tf_nas_seg.utils.distribute import (Distribution, ReducedAdam, check_workers_agree,
+                                        lock_directory, make_distribution,
+                                        worker_failure)
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
@@ -53,7 +54,9 @@ class SearchRunner:
         self.config = config
         self.method = get_method(config.method)
         self.run_dir = os.path.abspath(config.run_dir)
-        self.dist = None  # set by run(): the strategy must exist before any TF op
+        # run() sets the configured one (it must exist before any TF op); until then,
+        # one device.
+        self.dist = Distribution(tf.distribute.get_strategy(), "one_device")
 
     # Set-up -----------------------------------------------------------------------
     def _check_or_write_config(self):

@@ -19,8 +19,9 @@ from tf_nas_seg.train.train_config import RESUMABLE_CHANGES, TrainConfig
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.ops.batch_norm import synchronize_batch_norms
-from tf_nas_seg.utils.distribute import (check_workers_agree, cross_replica_sum,
-                                        lock_directory, make_distribution, worker_failure)
+from tf_nas_seg.utils.distribute import (Distribution, check_workers_agree,
+                                        cross_replica_sum, lock_directory,
+                                        make_distribution, worker_failure)
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
                                        VariableCheckpoint, check_or_write_config,
@@ -92,7 +93,9 @@ class Trainer:
         self.config = config
         self.run_dir = os.path.abspath(config.run_dir)
         self.predictor = None  # built at the first evaluation, reused by the others
-        self.dist = None  # set by run(): the strategy must exist before any TF op
+        # run() sets the configured one (it must exist before any TF op); until then,
+        # one device.
+        self.dist = Distribution(tf.distribute.get_strategy(), "one_device")
 
     # Set-up -----------------------------------------------------------------------
     def _configure_tensorflow(self):
