@@ -47,7 +47,7 @@ def _settings(args, run_dir, **extra):
     # One epoch of `iterations` steps: the weights half holds iterations * batch images.
     return dict(synthetic_images=2 * args.iterations * args.batch_size,
                 synthetic_height=height, synthetic_width=width, synthetic_classes=6,
-                layout="NNRNNR", channels=8, stem_channels=16, steps=3,
+                layout="NNR", channels=8, stem_channels=16, steps=2,
                 batch_size=args.batch_size, iterations=args.iterations, cost="params",
                 cost_lambda=0.1, run_dir=run_dir, threads=args.threads, **extra)
 

@@ -191,7 +191,7 @@ class DistributeSection:
         "'multi_worker' (MultiWorkerMirroredStrategy over the machines the TF_CONFIG "
         "environment variable lists; every worker runs the same command); 'auto' "
         "(multi_worker when TF_CONFIG names several workers, else mirrored with several "
-        "GPUs, else one_device). --batch_size is the global batch, split evenly over "
+        "GPUs or --cpu_devices > 1, else one_device). --batch_size is the global batch, split evenly over "
         "the replicas. May change when a run resumes.", choices=STRATEGIES)
     cpu_devices: int = setting(
         0, "Split the CPU into this many logical devices (0 or 1: don't), so that "

@@ -233,10 +233,11 @@ class SearchRunner:
         self._configure_tensorflow()
         self.dist = make_distribution(c.strategy, c.cpu_devices, c.collective_timeout)
         logging.info("%s", self.dist.describe())
-        if c.skip_nonfinite_steps and self.dist.distributed:
-            raise SearchError("--skip_nonfinite_steps is not supported with several "
-                              "replicas (the snapshot does not restore the replicas' "
-                              "metric accumulators); run without it, or on one device")
+        if self.dist.distributed and (c.skip_nonfinite_steps or c.second_order):
+            raise SearchError("--skip_nonfinite_steps and --second_order are not supported "
+                              "with several replicas yet (the snapshot does not restore "
+                              "the replicas' metric accumulators; the unrolled step is "
+                              "untested there); run without them, or on one device")
         with RunLock(lock_directory(self.run_dir, self.dist), "bin/search", SearchError,
                      min_free_mib=self.config.min_free_mib), \
                 graph_optimizer(self.config.graph_optimizer) as applied:
