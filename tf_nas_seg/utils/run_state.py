@@ -220,7 +220,7 @@ class VariableCheckpoint:
                 "incomplete); restore them from a copy, or delete that directory to start "
                 "the run over")
         if restored is not None:
-            logging.info("resumed from %s at step %d", restored, int(self.step))
+            logging.info("resumed from %s at step %d", restored, int(self.step.numpy()))
         self._started, self._elapsed0 = time.time(), float(self.elapsed.numpy())
         return restored is not None
 
