@@ -95,7 +95,7 @@ def main(argv):
     arrays["replicas"] = np.float32(runner.dist.num_replicas)
     np.savez(out, **arrays)
     iterations = summary.get("iterations_done", summary.get("iterations"))
-    print(json.dumps({"status": summary["status"], "iterations": iterations,
+    print("\n" + json.dumps({"status": summary["status"], "iterations": iterations,
                       "replicas": runner.dist.num_replicas, "agree": agree,
                       "pid": os.getpid()}), flush=True)
     return 0

@@ -118,12 +118,13 @@ def nan_loss(monkeypatch):
     from tf_nas_seg.train.ohem import SegmentationLoss
 
     nan = NanAt()
-    original = SegmentationLoss.__call__
+    # The training step computes its loss with `combine` (of the replicas' terms).
+    original = SegmentationLoss.combine
 
     def poisoned(self, *args, **kwargs):
         return original(self, *args, **kwargs) * nan.factor()
 
-    monkeypatch.setattr(SegmentationLoss, "__call__", poisoned)
+    monkeypatch.setattr(SegmentationLoss, "combine", poisoned)
     return nan
 
 

@@ -138,8 +138,8 @@ def test_a_nan_loss_stops_training_and_names_the_last_good_checkpoint(tmp_path,
 
     nan = NanAt()  # the loss (and so the gradients) is NaN at the third iteration
     nan.set(3)
-    original = SegmentationLoss.__call__
-    monkeypatch.setattr(SegmentationLoss, "__call__",
+    original = SegmentationLoss.combine  # what the training step computes its loss with
+    monkeypatch.setattr(SegmentationLoss, "combine",
                         lambda self, *a, **k: original(self, *a, **k) * nan.factor())
     with pytest.raises(TrainError, match=r"loss became .* at iteration 3; .*last "
                                          r"checkpoint \(iteration 2\).*lower --lr"):
