@@ -95,9 +95,9 @@ def main(argv):
     arrays["replicas"] = np.float32(runner.dist.num_replicas)
     np.savez(out, **arrays)
     iterations = summary.get("iterations_done", summary.get("iterations"))
-    print("\n" + json.dumps({"status": summary["status"], "iterations": iterations,
-                      "replicas": runner.dist.num_replicas, "agree": agree,
-                      "pid": os.getpid()}), flush=True)
+    result = {"status": summary["status"], "iterations": iterations,
+              "replicas": runner.dist.num_replicas, "agree": agree, "pid": os.getpid()}
+    print("\n" + json.dumps(result), flush=True)  # after any progress bar's last line
     return 0
 
 
