@@ -20,7 +20,6 @@ replica has its own device.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,16 +49,6 @@ def _settings(args, run_dir, **extra):
                 layout="NNR", channels=8, stem_channels=16, steps=2,
                 batch_size=args.batch_size, iterations=args.iterations, cost="params",
                 cost_lambda=0.1, run_dir=run_dir, threads=args.threads, **extra)
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _launch(settings, env=None):
@@ -113,7 +102,10 @@ def main():
             rows.append(_row(("mirrored " if count > 1 else "one_device ") + name,
                              result, args, time.monotonic() - start))
         if args.workers:
-            workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+            sys.path.insert(0, ROOT)
+            from tf_nas_seg.utils.distribute import free_local_ports
+
+            workers = [f"127.0.0.1:{p}" for p in free_local_ports(2)]
             start = time.monotonic()
             procs = []
             for index in range(2):

@@ -9,7 +9,6 @@ multi-worker strategy for its life.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from tf_nas_seg import data
 from tf_nas_seg.data.pipeline import stream_dataset
 from tf_nas_seg.errors import ConfigError
 from tf_nas_seg.train.ohem import SegmentationLoss
-from tf_nas_seg.utils.distribute import (Distribution, DistributedError,
+from tf_nas_seg.utils.distribute import (Distribution, DistributedError, free_local_ports,
                                         cross_replica_sum, make_distribution,
                                         read_tf_config, worker_failure)
 
@@ -165,18 +164,8 @@ def _run(kind, run_dir, out, *flags, timeout=900):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start_workers(kind, run_dir, out_prefix, *flags):
-    ports = _free_ports(2)
+    ports = free_local_ports(2)
     workers = [f"127.0.0.1:{p}" for p in ports]
     procs = []
     for index in range(2):

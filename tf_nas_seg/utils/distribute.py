@@ -22,6 +22,7 @@ custom loops of the search and training do not use it.
 
 import json
 import os
+import socket
 
 import keras
 from absl import logging
@@ -322,3 +323,17 @@ def check_workers_agree(distribution, settings, step):
             f"iteration {step}). Start every worker with the same command and flags, and "
             "give them one --run_dir on a file system they all see (the chief writes it, "
             "every worker resumes from its checkpoints)")
+
+
+def free_local_ports(count):
+    """`count` TCP ports on 127.0.0.1 that were free a moment ago, for a TF_CONFIG of
+    local workers (tests, benchmarks/distributed.py). All are held open together, so
+    they are distinct; another process may still take one before the workers bind."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
