@@ -159,40 +159,39 @@ def test_beta_stays_frozen_in_its_warm_up(supernet):
 def test_fbnet_form_gradient_matches_autodiff(supernet):
     supernet.cost_lambda, supernet.cost_form, supernet.cost_exponent = 0.2, "fbnet", 0.6
     supernet.cost_model = object()  # any non-None model selects the FBNet branch
-    ce = tf.constant(1.7)
-    cost_var = tf.Variable(12.0)
+    ce, cost = tf.constant(1.7), tf.Variable(12.0)
+    _check_combine(supernet, lambda x: ce * tf.reduce_sum(tf.exp(x)),
+                   lambda x: cost * tf.reduce_sum(tf.exp(2 * x)),
+                   lambda ce_x, cost_x: ce_x * 0.2 * tf.math.log(cost_x) ** 0.6)
+
+
+def _check_combine(supernet, ce_of, cost_of, reference_of):
+    """supernet._combine's loss and gradient against a loss written out in TensorFlow
+    (x stands for the architecture logits); returns the combined and the CE gradients."""
     x = tf.Variable([0.3, -0.2])
     with tf.GradientTape(persistent=True) as tape:
-        ce_x = ce * tf.reduce_sum(tf.exp(x))
-        cost_x = cost_var * tf.reduce_sum(tf.exp(2 * x))
-        reference = ce_x * 0.2 * tf.math.log(cost_x) ** 0.6
+        ce_x, cost_x = ce_of(x), cost_of(x)
+        reference = reference_of(ce_x, cost_x)
     loss, grads = supernet._combine(ce_x, [tape.gradient(ce_x, x)], cost_x,
                                     [tape.gradient(cost_x, x)])
     supernet.cost_model, supernet.cost_form = None, "additive"
     np.testing.assert_allclose(float(loss), float(reference), rtol=1e-6)
     np.testing.assert_allclose(grads[0].numpy(), tape.gradient(reference, x).numpy(),
                                rtol=1e-5)
+    return grads[0].numpy(), tape.gradient(ce_x, x).numpy()
 
 
 @pytest.mark.parametrize("cost_value, over", [(12.0, True), (9.0, False)])
 def test_budget_form_pushes_only_over_the_target(supernet, cost_value, over):
     supernet.cost_lambda, supernet.cost_form, supernet.cost_target = 0.3, "budget", 10.0
     supernet.cost_model = object()  # any non-None model selects the budget branch
-    x = tf.Variable([0.3, -0.2])
-    with tf.GradientTape(persistent=True) as tape:
-        ce_x = 1.7 * tf.reduce_sum(tf.exp(x))
-        cost_x = cost_value * tf.reduce_sum(tf.exp(2 * x)) / tf.reduce_sum(
-            tf.exp(2 * tf.constant([0.3, -0.2])))
-        reference = ce_x + 0.3 * tf.maximum(cost_x - 10.0, 0.0)
-    loss, grads = supernet._combine(ce_x, [tape.gradient(ce_x, x)], cost_x,
-                                    [tape.gradient(cost_x, x)])
-    supernet.cost_model, supernet.cost_form = None, "additive"
-    np.testing.assert_allclose(float(loss), float(reference), rtol=1e-6)
-    np.testing.assert_allclose(grads[0].numpy(), tape.gradient(reference, x).numpy(),
-                               rtol=1e-5)
+    start = tf.reduce_sum(tf.exp(2 * tf.constant([0.3, -0.2])))
+    combined, ce_grad = _check_combine(
+        supernet, lambda x: 1.7 * tf.reduce_sum(tf.exp(x)),
+        lambda x: cost_value * tf.reduce_sum(tf.exp(2 * x)) / start,
+        lambda ce_x, cost_x: ce_x + 0.3 * tf.maximum(cost_x - 10.0, 0.0))
     # Under the budget the cost adds nothing: the cross-entropy alone decides.
-    ce_grad = tape.gradient(ce_x, x).numpy()
-    assert np.allclose(grads[0].numpy(), ce_grad) != over
+    assert np.allclose(combined, ce_grad) != over
 
 
 def test_bad_autortnet_settings_say_what_to_change():
