@@ -121,4 +121,3 @@ class LatencyTableConfig(SpaceSection, ClassesSection, SeedSection, DeviceSectio
         super().__post_init__()
         self.check_space()
 
-

@@ -217,7 +217,7 @@ class Trainer:
                 if decay:
                     penalty = 0.5 * decay * tf.add_n(
                         [tf.reduce_sum(tf.square(tf.cast(w, tf.float32))) for w in weights])
-                    total += penalty / replicas if replicas > 1 else penalty
+                    total += penalty / replicas  # summed over the replicas below
                 if scaled:
                     total = optimizer.scale_loss(total)
             grads = tape.gradient(total, weights)
