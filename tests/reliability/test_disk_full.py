@@ -229,6 +229,7 @@ def test_out_of_memory_is_not_mistaken_for_a_full_disk(tmp_path, monkeypatch):
         state.save(2)
 
 
+@pytest.mark.slow  # two trainings (~12 s idle); the checkpoint-on-full-disk tests stay fast
 def test_a_training_run_stopped_by_a_full_disk_resumes_when_rerun(tmp_path, monkeypatch):
     """The checkpoint of iteration 4 fails: the run stops with a DiskError (exit 2 in
     bin/train), and the same command then resumes from iteration 3 and finishes."""

@@ -178,6 +178,7 @@ def test_training_stops_after_too_many_skipped_steps_in_a_row(tmp_path, nan_loss
 
 
 # Search ------------------------------------------------------------------------------
+@pytest.mark.slow  # a CAS search traced twice (~15 s idle); training keeps the fast skip check
 def test_a_search_skips_a_nan_step_with_every_variable_unchanged(tmp_path, monkeypatch):
     """A NaN written into a weight by the second weight update (the last of the first
     epoch): the step is skipped and weights, logits, optimizer slots and the epoch's

@@ -194,6 +194,21 @@ def test_budget_form_pushes_only_over_the_target(supernet, cost_value, over):
     assert np.allclose(combined, ce_grad) != over
 
 
+@pytest.mark.parametrize("cost_value, over", [(12.0, True), (9.0, False)])
+def test_target_form_pulls_towards_the_target_from_both_sides(supernet, cost_value, over):
+    supernet.cost_lambda, supernet.cost_form, supernet.cost_target = 0.3, "target", 10.0
+    supernet.cost_model = object()  # any non-None model selects the target branch
+    start = tf.reduce_sum(tf.exp(2 * tf.constant([0.3, -0.2])))
+    combined, ce_grad = _check_combine(
+        supernet, lambda x: 1.7 * tf.reduce_sum(tf.exp(x)),
+        lambda x: cost_value * tf.reduce_sum(tf.exp(2 * x)) / start,
+        lambda ce_x, cost_x: ce_x + 0.3 * tf.abs(cost_x - 10.0))
+    # d cost / d x > 0 here: over the target the cost adds to the gradient (towards
+    # cheaper), under it the cost subtracts (towards dearer); it always acts.
+    assert np.all(combined > ce_grad) == over
+    assert np.all(combined < ce_grad) != over
+
+
 def test_bad_autortnet_settings_say_what_to_change():
     from tf_nas_seg.search.search_config import SearchConfig
 
@@ -207,6 +222,8 @@ def test_bad_autortnet_settings_say_what_to_change():
         SearchConfig(cost="latency", cost_form="budget")
     with pytest.raises(ValueError, match="--cost_form=budget needs a --cost"):
         SearchConfig(cost="none", cost_form="budget", cost_target=20.0)
+    with pytest.raises(ValueError, match="--cost_form=target needs a --cost"):
+        SearchConfig(cost="latency", cost_form="target")
     with pytest.raises(Exception, match="method 'autortnet'"):
         build_autortnet_network(_cas_genotype(), 3)
 

@@ -37,7 +37,8 @@ def test_variable_lists_are_disjoint_and_complete():
     assert arch | weights == {id(v) for v in model.trainable_variables}
 
 
-@pytest.mark.parametrize("second_order", [False, True])
+@pytest.mark.parametrize("second_order", [
+    False, pytest.param(True, marks=pytest.mark.slow)])  # second order: ~10 s more, idle
 def test_each_optimizer_touches_only_its_own_variables(second_order):
     model = _model()
     model.configure_search(keras.optimizers.SGD(0.1, momentum=0.9),
@@ -128,6 +129,7 @@ def test_configure_search_sets_running_stats_of_every_batch_norm(running_stats):
     assert any(moved) == running_stats
 
 
+@pytest.mark.slow  # two eager supernet steps (~15 s idle)
 def test_search_updates_do_not_depend_on_running_stats():
     """The steps normalise with batch statistics: the moving ones are never read."""
     results = []

@@ -92,6 +92,7 @@ def test_interrupted_and_resumed_search_equals_uninterrupted(base):
     assert full["genotype"] == second["genotype"]
 
 
+@pytest.mark.slow  # a third search (~15 s idle); the AutoRTNet lambda test is slow too
 def test_a_large_params_lambda_gives_a_smaller_network(base):
     root, free, _ = base
     costly = run_search(_config(root, "lambda", cost_lambda=50.0))

@@ -180,6 +180,7 @@ def test_random_networks_drawn_for_other_searches_are_refused(sweep):
         runner.stage_random()
 
 
+@pytest.mark.slow  # re-runs the packed sweep (~9 s idle); the pack itself is checked fast
 def test_a_packed_sweep_resumes_elsewhere_without_recomputing(sweep, tmp_path):
     """--pack keeps what a finished point is (summaries, genotypes, final models, tables,
     benchmark) and drops what no finished run reads; a copy of the pack is a sweep
@@ -319,18 +320,40 @@ def test_budget_points_search_with_the_budget_form(tmp_path):
 
     runner = SweepRunner(SweepConfig(
         run_dir=str(tmp_path / "sweep"), methods="cas", lambdas="0.1", targets="0.4,0.25",
-        budget_lambda=2.0, cost="macs", cas_flagfile=str(tmp_path / "search.cfg"),
+        exact_targets="0.3", budget_lambda=2.0, cost="macs", cas_flagfile=str(tmp_path / "search.cfg"),
         train_flagfile=str(tmp_path / "train.cfg"), random=0, random_band=0.0, peers="",
         stop_after="searches"))
     runner.run_child = run_child
     runner.write_results = lambda: {}
     assert runner.run()["status"] == "stopped"
     # Budgets replace the lambdas of the method: one search per budget, none per lambda.
-    assert sorted(searches) == ["cas_target0.25", "cas_target0.4"]
+    assert sorted(searches) == ["cas_exact0.3", "cas_target0.25", "cas_target0.4"]
     what, argv = searches["cas_target0.25"]
     assert what == "search cas ≤0.25 GMACs"
     assert {"--cost_form=budget", "--cost_target=0.25", "--cost_lambda=2.0",
             "--cost=macs"} <= set(argv)
+    what, argv = searches["cas_exact0.3"]
+    assert what == "search cas =0.3 GMACs"
+    assert {"--cost_form=target", "--cost_target=0.3", "--cost_lambda=2.0"} <= set(argv)
+    assert not any(a.startswith("--cost_form=budget") for a in argv)
+
+
+def test_a_search_added_after_the_draw_keeps_the_random_networks_of_the_named_band(sweep):
+    """--random_band_from names the searches whose band the random networks were drawn
+    in: another search added later does not invalidate the draw, a wrong name is clear."""
+    from tf_nas_seg.sweep.sweep_config import SweepConfig
+    from tf_nas_seg.sweep.sweep_runner import SweepError, SweepRunner
+
+    sweep_dir, _, _ = sweep
+    config = json.loads((sweep_dir / "config.json").read_text())
+    samples = sweep_dir / "points" / "random_cas_samples.json"
+    before = samples.read_bytes()
+    added = {**config, "lambdas": "0.01,0.5", "random_band_from": "cas_lambda0.01"}
+    SweepRunner(SweepConfig(**added)).stage_random()
+    assert samples.read_bytes() == before
+    wrong = SweepRunner(SweepConfig(**{**added, "random_band_from": "cas_lambda0.02"}))
+    with pytest.raises(SweepError, match="not searched points of this sweep"):
+        wrong.stage_random()
 
 
 def test_budgets_must_be_positive():
@@ -341,6 +364,8 @@ def test_budgets_must_be_positive():
     assert SweepConfig(lambdas="0.1", autortnet_targets="14").target_list("cas") == []
     with pytest.raises(ValueError, match="a budget must be > 0"):
         SweepConfig(targets="10,0")
+    with pytest.raises(ValueError, match="a budget must be > 0"):
+        SweepConfig(autortnet_exact_targets="16,0")
 
 
 def test_table_builds_get_the_search_flags_less_the_search_only_ones():

@@ -46,7 +46,7 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
     `ReducedGradients` ones (which do not sum again).
     """
 
-    COST_FORMS = ("additive", "fbnet", "budget")
+    COST_FORMS = ("additive", "fbnet", "budget", "target")
 
     def __init__(self, num_classes, ignore_label=255, **kwargs):
         super().__init__(**kwargs)
@@ -187,7 +187,10 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
             cost_target: The budget of the "budget" form, in the cost's unit: the cost
                 term is cost_lambda * max(0, cost - cost_target), so it pushes only
                 while the expected cost is over budget and leaves the choice to the
-                cross-entropy below it.
+                cross-entropy below it. The "target" form holds the expected cost at
+                cost_target from both sides: cost_lambda * |cost - cost_target| (the
+                absolute-value reward of TuNAS, Bender et al. 2020), so the search
+                spends the budget instead of drifting below it.
             bn_running_stats: Keep updating the batch-norm moving statistics of the
                 supernet's layers. Both steps normalise with batch statistics and the
                 search never evaluates the supernet at inference, so by default they
@@ -199,8 +202,8 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
                              f"{cost_form!r}")
         self.cost_form = cost_form
         self.cost_exponent = float(cost_exponent)
-        if cost_form == "budget" and not cost_target > 0:
-            raise ConfigError(f"cost_form='budget' needs a cost_target > 0 (the budget in "
+        if cost_form in ("budget", "target") and not cost_target > 0:
+            raise ConfigError(f"cost_form={cost_form!r} needs a cost_target > 0 (the budget in "
                               f"the cost's unit), got {cost_target!r}")
         self.cost_target = float(cost_target)
         self.weight_optimizer = weight_optimizer
@@ -310,6 +313,11 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
             over = ops.maximum(cost - self.cost_target, 0.0)
             active = lam * ops.cast(cost > self.cost_target, cost.dtype)
             return ce + lam * over, [a + active * c for a, c in zip(d_arch, d_cost)]
+        if self.cost_form == "target":
+            # L = CE + lam * |c - T|; dL = dCE + lam * sign(c - T) * dc.
+            gap = cost - self.cost_target
+            pull = lam * ops.sign(gap)
+            return ce + lam * ops.abs(gap), [a + pull * c for a, c in zip(d_arch, d_cost)]
         # FBNet: L = CE * lam * log(c) ** g; dL = dCE * lam * log(c) ** g
         #                                       + CE * lam * g * log(c) ** (g - 1) / c * dc.
         clamped = ops.maximum(cost, 1.0001)

@@ -110,10 +110,13 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection,
                              "'fbnet' CE * lambda * log(cost) ** --cost_exponent "
                              "(FBNet; cost clamped above 1 of its unit) or 'budget' CE + "
                              "lambda * max(0, cost - --cost_target): a hard budget that "
-                             "pushes only while the expected cost is over it (see "
-                             "docs/SEARCH.md).",
-                             choices=("additive", "fbnet", "budget"))
-    cost_target: float = setting(0.0, "The budget of --cost_form=budget, in the cost's unit "
+                             "pushes only while the expected cost is over it, or "
+                             "'target' CE + lambda * |cost - --cost_target|: the expected "
+                             "cost held at the target from both sides (TuNAS's absolute "
+                             "reward; see docs/SEARCH.md).",
+                             choices=("additive", "fbnet", "budget", "target"))
+    cost_target: float = setting(0.0, "The budget of --cost_form=budget or target, in the "
+                                 "cost's unit "
                                  "(ms of calibrated latency, GMACs or M params).",
                                  lower=0.0, upper=1e9)
     cost_exponent: float = setting(0.6, "Exponent of log(cost) in --cost_form=fbnet "
@@ -136,8 +139,10 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection,
             raise ConfigError(f"--temperature_end={self.temperature_end} is above "
                              f"--temperature_start={self.temperature_start}; the "
                              "temperature anneals downwards")
-        if self.cost_form == "budget" and not (self.cost != "none" and self.cost_target > 0):
-            raise ConfigError("--cost_form=budget needs a --cost (latency, macs or params) "
+        if (self.cost_form in ("budget", "target")
+                and not (self.cost != "none" and self.cost_target > 0)):
+            raise ConfigError(f"--cost_form={self.cost_form} needs a --cost (latency, macs "
+                              "or params) "
                               f"and a --cost_target > 0 in its unit, got --cost={self.cost} "
                               f"--cost_target={self.cost_target:g}; e.g. --cost=latency "
                               "--cost_target=20 for a 20 ms budget")

@@ -38,7 +38,7 @@ def collect_point(point, bench_entry=None, space_table=None):
         space_table: (space, LatencyTable or None) of its method, for the prediction.
     """
     row = {k: point.get(k) for k in ("name", "label", "kind", "method", "lambda", "target",
-                                     "peer", "width", "index")}
+                                     "form", "peer", "width", "index")}
     row = {k: v for k, v in row.items() if v is not None}
     row["status"] = "pending"
     if point["kind"] == "searched":
@@ -150,6 +150,13 @@ def verdicts(rows):
     return result
 
 
+def _target(row):
+    """' (19)' for a budget, ' (=19)' for a target held from both sides, '' for neither."""
+    if row.get("target") is None:
+        return ""
+    return f" ({'=' if row.get('form') == 'target' else ''}{row['target']:g})"
+
+
 def _pct(x):
     return "" if x is None else f"{100 * x:.2f}"
 
@@ -170,7 +177,7 @@ def markdown(rows, stats, verdict, bench):
         lines.append(
             f"| {r['label']} | {r['kind']} | {r.get('method', '')} | "
             f"{_num(r.get('lambda'), 'g')}"
-            f"{'' if r.get('target') is None else ' (' + format(r['target'], 'g') + ')'} | "
+            f"{_target(r)} | "
             f"{_pct(r.get('val_miou'))} | {best} | "
             f"{_num(r.get('latency_median_ms'), '.1f')} | "
             f"{_num(r.get('latency_p90_ms'), '.1f')} | "

@@ -16,7 +16,8 @@ PEERS = ("fast_scnn", "bisenetv2")
 # settings only change the shared benchmark, which is rerun when they change).
 RESUMABLE_CHANGES = ("run_dir", "bench_runs", "bench_warmup", "threads", "peers",
                      "random", "stop_after", "lambdas", "autortnet_lambdas", "order",
-                     "targets", "autortnet_targets", "min_free_mib",
+                     "targets", "autortnet_targets", "exact_targets",
+                     "autortnet_exact_targets", "random_band_from", "min_free_mib",
                      # where the flagfiles are may change (a moved checkout, another
                      # machine); what they say may not (flagfiles.json holds their hashes)
                      "cas_flagfile", "autortnet_flagfile", "train_flagfile")
@@ -80,6 +81,15 @@ class SweepConfig(ThreadsSection, DiskSection):
                                      "differ from --targets (AutoRTNet then searches by "
                                      "budget even when the other methods search by "
                                      "lambda); empty: --targets.")
+    exact_targets: str = setting("", "Targets held from both sides: one search per method "
+                                 "and target T with --cost_form=target --cost_target=T "
+                                 "--cost_lambda=--budget_lambda (the cost term pulls the "
+                                 "expected cost to T from above and below, so the search "
+                                 "spends the budget), comma-separated, in the cost's unit; "
+                                 "points named METHOD_exactT, alongside any --targets.")
+    autortnet_exact_targets: str = setting("", "Targets of the AutoRTNet searches held from "
+                                           "both sides if they should differ from "
+                                           "--exact_targets.")
     budget_lambda: float = setting(0.1, "The lambda of every budget search (per unit over "
                                    "the budget).", lower=0.0, upper=1e9)
     cost: str = setting("latency", "Cost term of every search: 'latency' (the table of the "
@@ -124,6 +134,12 @@ class SweepConfig(ThreadsSection, DiskSection):
                                  "([min * (1 - band), max * (1 + band)]); 0: no band, draw "
                                  "from the whole space. Needs --cost=latency.", lower=0.0,
                                  upper=100.0)
+    random_band_from: str = setting("", "Searched points whose latencies set the band, "
+                                    "comma-separated point names (e.g. "
+                                    "autortnet_target19,autortnet_target23); empty: every "
+                                    "searched point of the method. Naming them lets a "
+                                    "search be added after the random networks were "
+                                    "drawn without drawing them again.")
     random_seed: int = setting(0, "Seed of the random architectures.", lower=0,
                                upper=2 ** 31 - 1)
     peers: str = setting("fast_scnn,bisenetv2", "Hand-designed networks trained with the "
@@ -159,13 +175,15 @@ class SweepConfig(ThreadsSection, DiskSection):
         self.peer_list()  # checks the names and widths
         parse_floats(self.lambdas, "lambdas")
         parse_floats(self.autortnet_lambdas, "autortnet_lambdas")
-        for name in ("targets", "autortnet_targets"):
+        for name in ("targets", "autortnet_targets", "exact_targets",
+                     "autortnet_exact_targets"):
             if any(t <= 0 for t in parse_floats(getattr(self, name), name)):
                 raise ConfigError(f"--{name}: a budget must be > 0 (in the cost's unit, "
                                   f"e.g. --{name}=14,18 for 14 and 18 ms), got "
                                   f"{getattr(self, name)!r}")
-        if split_list(self.methods) and not (self.lambda_list(split_list(self.methods)[0])
-                                             or self.target_list(split_list(self.methods)[0])):
+        first = split_list(self.methods)[0] if split_list(self.methods) else None
+        if first and not (self.lambda_list(first) or self.target_list(first)
+                          or self.exact_target_list(first)):
             raise ConfigError("--lambdas is empty: give at least one lambda per method, "
                              "e.g. --lambdas=0.002,0.01 (or --methods= for no searches)")
         if self.random_band and self.cost != "latency" and self.random:
@@ -212,6 +230,12 @@ class SweepConfig(ThreadsSection, DiskSection):
         if method == "autortnet" and split_list(self.autortnet_targets):
             return parse_floats(self.autortnet_targets, "autortnet_targets")
         return parse_floats(self.targets, "targets")
+
+    def exact_target_list(self, method):
+        """The targets `method` searches with --cost_form=target (held from both sides)."""
+        if method == "autortnet" and split_list(self.autortnet_exact_targets):
+            return parse_floats(self.autortnet_exact_targets, "autortnet_exact_targets")
+        return parse_floats(self.exact_targets, "exact_targets")
 
     def flagfile(self, method):
         return self.cas_flagfile if method == "cas" else self.autortnet_flagfile

@@ -32,7 +32,7 @@ from absl import flags
 from tf_nas_seg.errors import UserError
 from tf_nas_seg.search.search_config import table_argv
 from tf_nas_seg.space.genotype import Genotype, write_json_atomic
-from tf_nas_seg.sweep.sweep_config import RESUMABLE_CHANGES, SweepConfig
+from tf_nas_seg.sweep.sweep_config import RESUMABLE_CHANGES, SweepConfig, split_list
 from tf_nas_seg.utils.json_files import read_json, run_completed
 
 INTERRUPTED = 3  # exit status of an interrupted bin/search or bin/train
@@ -76,7 +76,8 @@ def parse_command_config(config_cls, argv, what):
 def label_of(point):
     """A short label for tables and plots: 'cas l=0.002', 'random cas 3', 'fast_scnn'."""
     if point["kind"] == "searched" and point.get("target") is not None:
-        return f"{point['method']} ≤{point['target']:g}{point.get('unit', '')}"
+        sign = "=" if point.get("form") == "target" else "≤"
+        return f"{point['method']} {sign}{point['target']:g}{point.get('unit', '')}"
     if point["kind"] == "searched":
         return f"{point['method']} λ={point['lambda']:g}"
     if point["kind"] == "random":
@@ -187,8 +188,16 @@ class SweepRunner:
                 name = f"{method}_target{target:g}"
                 points.append({"name": name, "kind": "searched", "method": method,
                                "lambda": c.budget_lambda, "target": target, "unit": unit,
+                               "form": "budget",
                                "dir": os.path.join(self.dir, "points", name)})
-            for lam in [] if c.target_list(method) else c.lambda_list(method):
+            for target in c.exact_target_list(method):
+                name = f"{method}_exact{target:g}"
+                points.append({"name": name, "kind": "searched", "method": method,
+                               "lambda": c.budget_lambda, "target": target, "unit": unit,
+                               "form": "target",
+                               "dir": os.path.join(self.dir, "points", name)})
+            by_target = c.target_list(method) or c.exact_target_list(method)
+            for lam in [] if by_target else c.lambda_list(method):
                 name = f"{method}_lambda{lam:g}"
                 points.append({"name": name, "kind": "searched", "method": method,
                                "lambda": lam, "dir": os.path.join(self.dir, "points", name)})
@@ -321,7 +330,8 @@ class SweepRunner:
                 f"--method={p['method']}", f"--cost={c.cost}", f"--cost_lambda={p['lambda']}",
                 f"--run_dir={p['search_dir']}"]
             if p.get("target") is not None:
-                argv += ["--cost_form=budget", f"--cost_target={p['target']:g}"]
+                argv += [f"--cost_form={p.get('form', 'budget')}",
+                         f"--cost_target={p['target']:g}"]
             if c.cost == "latency":
                 argv.append(f"--latency_table={self.table_path(p['method'])}")
             self.run_child("tf_nas_seg.cli.search", argv,
@@ -346,6 +356,24 @@ class SweepRunner:
             space = without_multiscale(space)  # as the searched backbones: no MS cell
         return space, table
 
+    def _band_points(self, method):
+        """The searched points of `method` whose predicted latencies set the random
+        networks' band (--random_band_from, or all of them; none without a band)."""
+        c = self.config
+        if not c.random_band:
+            return []
+        searched = [p for p in self.points() if p["kind"] == "searched"
+                    and p["method"] == method]
+        named = split_list(c.random_band_from)
+        if not named:
+            return searched
+        known = {p["name"] for p in self.points() if p["kind"] == "searched"}
+        unknown = sorted(set(named) - known)
+        if unknown:
+            raise SweepError(f"--random_band_from names {unknown}, which are not searched "
+                             f"points of this sweep; choose from {sorted(known)}")
+        return [p for p in searched if p["name"] in named]
+
     def stage_random(self):
         from tf_nas_seg.sweep.random_archs import predict_ms, sample_random_archs
 
@@ -355,9 +383,8 @@ class SweepRunner:
         for method in c.random_method_list():
             path = os.path.join(self.dir, "points", f"random_{method}_samples.json")
             stored = _read_json(path)
-            band_points = sorted(p["name"] for p in self.points()
-                                 if c.random_band and p["kind"] == "searched"
-                                 and p["method"] == method)
+            in_band = self._band_points(method)
+            band_points = sorted(p["name"] for p in in_band)
             if stored is not None and stored.get("band_points", []) != band_points:
                 raise SweepError(
                     f"the random {method} networks in {path} were drawn in the latency band "
@@ -371,10 +398,9 @@ class SweepRunner:
                 band = None
                 searched = []
                 if c.random_band:
-                    for p in self.points():
-                        if p["kind"] == "searched" and p["method"] == method:
-                            searched.append(predict_ms(table, space,
-                                                       Genotype.load(p["genotype"])))
+                    for p in in_band:
+                        searched.append(predict_ms(table, space,
+                                                   Genotype.load(p["genotype"])))
                     band = (min(searched), max(searched), c.random_band)
                 sampled = sample_random_archs(space, c.random, c.random_seed, table=table,
                                               band=band)
