@@ -16,7 +16,7 @@ from absl import app, logging
 from tf_nas_seg.config_sections import DataSection, SeedSection
 from tf_nas_seg.cli.common import begin, parse_flags, user_error
 from tf_nas_seg.errors import UserError
-from tf_nas_seg.space.genotype import write_json_atomic
+from tf_nas_seg.utils.json_files import write_json_atomic
 from tf_nas_seg.utils.flag_fields import (config_from_flags, define_flags, setting,
                                           validate_config)
 

@@ -9,8 +9,7 @@ import numpy as np
 
 from tf_nas_seg.errors import UserError, brief
 from tf_nas_seg.ops.op_set import NONE_OPS, OP_SETS
-from tf_nas_seg.utils.atomic import atomic_output
-from tf_nas_seg.utils.json_files import read_json
+from tf_nas_seg.utils.json_files import read_json, write_json_atomic  # noqa: F401
 
 SCHEMA_VERSION = 1
 METHODS = ("cas", "autortnet", "darts")
@@ -182,14 +181,6 @@ class Genotype:
             return cls.from_json(data)
         except GenotypeError as e:
             raise GenotypeError(f"genotype file {path}: {e}") from e
-
-
-def write_json_atomic(path, data):
-    """Writes `data` as indented JSON to `path` via a temp file and an atomic rename."""
-    with atomic_output(path, suffix=".json") as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
 
 
 def num_edges(steps):

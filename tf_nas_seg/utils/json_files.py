@@ -1,6 +1,9 @@
-"""Reading the JSON files runs write (summaries, results, reports): one rule for all."""
+"""Reading and writing the JSON files runs write (summaries, results, reports): one rule
+for all."""
 
 import json
+
+from tf_nas_seg.utils.atomic import atomic_output
 
 
 def read_json(path, error_cls=None, hint=""):
@@ -48,3 +51,11 @@ def run_completed(summary_path, error_cls=None):
     summary = read_json(summary_path, error_cls,
                         "delete it to run that step again" if error_cls else "")
     return summary is not None and summary.get("status") == "completed"
+
+
+def write_json_atomic(path, data):
+    """Writes `data` as indented JSON to `path` via a temp file and an atomic rename."""
+    with atomic_output(path, suffix=".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
