@@ -82,3 +82,42 @@ def test_peer_specs_and_bad_settings():
                          (dict(search_args="--a='b"), "--search_args")):
         with pytest.raises(ValueError, match=message):
             SweepConfig(**bad)
+
+
+# The CamVid wide sweep's five random networks (measured ms, final val mIoU) and a
+# searched network faster than all of them.
+STUDY = [_row(f"r{i}", "random", miou, ms, "autortnet") for i, (ms, miou) in enumerate(
+    [(16.57, 0.5279), (16.74, 0.5187), (13.55, 0.4813), (14.72, 0.4921), (12.91, 0.4886)])]
+
+
+def test_the_random_trend_is_the_least_squares_line_on_latency():
+    trend = random_stats(STUDY)["autortnet"]["trend"]
+    x = [r["latency_median_ms"] for r in STUDY]
+    y = [r["val_miou"] for r in STUDY]
+    n, mx, my = len(x), sum(x) / len(x), sum(y) / len(y)
+    slope = (sum((a - mx) * (b - my) for a, b in zip(x, y))
+             / sum((a - mx) ** 2 for a in x))
+    intercept = my - slope * mx
+    sd = (sum((b - intercept - slope * a) ** 2 for a, b in zip(x, y)) / (n - 2)) ** 0.5
+    assert trend["slope_per_ms"] == pytest.approx(slope, rel=1e-7)  # float64, two algorithms
+    assert trend["intercept"] == pytest.approx(intercept, rel=1e-7)
+    assert trend["residual_sd"] == pytest.approx(sd, rel=1e-7)
+    assert trend["latency_range_ms"] == [12.91, 16.74]
+    # three random networks leave too few degrees of freedom: no line
+    assert "trend" not in random_stats(STUDY[:3])["autortnet"]
+
+
+def test_a_fast_searched_network_is_judged_against_random_at_its_own_latency():
+    searched = _row("s", "searched", 0.5059, 12.91, "autortnet")
+    v = verdicts(STUDY + [searched])["s"]
+    # Against the band's mean + 2 sd it loses (the slower random networks lift the mean)...
+    assert not v["beats_random"]
+    # ...at its own latency the random line is at 48.0% and it is 2.6 points above.
+    assert v["random_trend_at_latency"] == pytest.approx(0.4801, abs=5e-4)
+    assert v["margin_over_random_trend"] == pytest.approx(0.0258, abs=5e-4)
+    assert v["beats_random_at_equal_latency"] and not v["trend_extrapolated"]
+    slow = verdicts(STUDY + [_row("t", "searched", 0.49, 20.0, "autortnet")])["t"]
+    assert not slow["beats_random_at_equal_latency"] and slow["trend_extrapolated"]
+    text = markdown(STUDY + [searched], random_stats(STUDY + [searched]),
+                    verdicts(STUDY + [searched]), None)
+    assert "beats random at equal latency: +2.58 points" in text

@@ -7,6 +7,13 @@ The verdicts are the papers' claim put as questions with numbers:
 
 - random baseline: a searched network "beats random" when its final-checkpoint val mIoU
   is above mean + 2 sd of the random networks of its method (sd with ddof = 1);
+- random at equal latency: with at least `MIN_TREND_POINTS` timed random networks of its
+  method, the least-squares line of their mIoU on their measured latency is the random
+  baseline at each latency; a searched network "beats random at equal latency" when its
+  mIoU is more than 2 residual sd (ddof = 2) above the line at its own latency. The band
+  mean + 2 sd mixes the random networks' latencies: in a band where slower networks are
+  more accurate, it asks a fast searched network to beat slower random ones. Outside
+  the random networks' latency range the line is extrapolated (said so);
 - peers: for each peer, the searched network's mIoU minus the peer's and its measured
   latency relative to the peer's; it "beats the peer at equal or lower latency" when it
   is at most as slow and more accurate;
@@ -23,6 +30,7 @@ from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.utils.json_files import read_json
 
 SCHEMA_VERSION = 1
+MIN_TREND_POINTS = 4  # a line through 3 points leaves 1 degree of freedom for its sd
 
 
 def _read(path):
@@ -115,8 +123,30 @@ def random_stats(rows):
             entry["latency_range_ms"] = [float(min(lat)), float(max(lat))]
         if sd is not None:
             entry["threshold"] = entry["mean"] + 2 * sd
+        trend = random_trend([r for r in rows if r["kind"] == "random"
+                              and r["method"] == method])
+        if trend is not None:
+            entry["trend"] = trend
         stats[method] = entry
     return stats
+
+
+def random_trend(rows):
+    """{slope_per_ms, intercept, residual_sd, n, latency_range_ms}: the least-squares line
+    of the rows' mIoU on their measured latency (None under MIN_TREND_POINTS timed rows
+    or with one latency only)."""
+    timed = [(r["latency_median_ms"], r["val_miou"]) for r in rows
+             if "latency_median_ms" in r and "val_miou" in r]
+    if len(timed) < MIN_TREND_POINTS:
+        return None
+    x, y = (np.array(v, dtype=np.float64) for v in zip(*timed))
+    if np.ptp(x) <= 0:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    residuals = y - (intercept + slope * x)
+    return {"n": len(timed), "slope_per_ms": float(slope), "intercept": float(intercept),
+            "residual_sd": float(np.sqrt(np.sum(residuals ** 2) / (len(timed) - 2))),
+            "latency_range_ms": [float(x.min()), float(x.max())]}
 
 
 def verdicts(rows):
@@ -135,6 +165,18 @@ def verdicts(rows):
             v["margin_over_random_threshold"] = r["val_miou"] - s["threshold"]
             v["beats_random"] = bool(r["val_miou"] > s["threshold"])
         timed = "latency_median_ms" in r
+        trend = (s or {}).get("trend")
+        if timed and trend is not None:
+            lat = r["latency_median_ms"]
+            expected = trend["intercept"] + trend["slope_per_ms"] * lat
+            margin = r["val_miou"] - expected
+            v["random_trend_at_latency"] = expected
+            v["margin_over_random_trend"] = margin
+            v["margin_in_residual_sd"] = (margin / trend["residual_sd"]
+                                          if trend["residual_sd"] > 0 else None)
+            v["beats_random_at_equal_latency"] = bool(margin > 2 * trend["residual_sd"])
+            low, high = trend["latency_range_ms"]
+            v["trend_extrapolated"] = bool(not low <= lat <= high)
         if timed:
             v["on_pareto_front"] = r["name"] in front
         v["peers"] = {}
@@ -192,13 +234,18 @@ def markdown(rows, stats, verdict, bench):
                      f"{bench['settings']['warmup']} warm-up runs, on {env.get('cpu', '?')} "
                      f"({env.get('cpu_count', '?')} cores).")
     if stats:
-        lines += ["", "| random baseline | n | mean mIoU | sd | mean + 2 sd | latency ms |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| random baseline | n | mean mIoU | sd | mean + 2 sd | latency ms "
+                  "| trend: mIoU per ms | trend residual sd |",
+                  "|---|---|---|---|---|---|---|---|"]
         for method, s in stats.items():
             lat = s.get("latency_range_ms")
+            trend = s.get("trend") or {}
+            slope = trend.get("slope_per_ms")
             lines.append(f"| {method} | {s['n']} | {_pct(s['mean'])} | {_pct(s['sd'])} | "
                          f"{_pct(s.get('threshold'))} | "
-                         f"{'' if lat is None else f'{lat[0]:.1f}-{lat[1]:.1f}'} |")
+                         f"{'' if lat is None else f'{lat[0]:.1f}-{lat[1]:.1f}'} | "
+                         f"{'' if slope is None else f'{100 * slope:+.2f}'} | "
+                         f"{_pct(trend.get('residual_sd'))} |")
     if verdict:
         lines += ["", "Verdicts (final-checkpoint val mIoU):", ""]
         for name, v in verdict.items():
@@ -207,6 +254,14 @@ def markdown(rows, stats, verdict, bench):
                 parts.append(f"{'beats' if v['beats_random'] else 'does not beat'} random "
                              f"mean + 2 sd by {100 * v['margin_over_random_threshold']:+.2f} "
                              "points")
+            if "beats_random_at_equal_latency" in v:
+                sds = v["margin_in_residual_sd"]
+                parts.append(
+                    f"{'beats' if v['beats_random_at_equal_latency'] else 'does not beat'} "
+                    f"random at equal latency: {100 * v['margin_over_random_trend']:+.2f} "
+                    f"points over the random trend at its latency"
+                    + ("" if sds is None else f" ({sds:+.1f} residual sd)")
+                    + (", extrapolated" if v["trend_extrapolated"] else ""))
             for peer, p in v["peers"].items():
                 text = f"{100 * p['miou_difference']:+.2f} points vs {peer}"
                 if "latency_ratio" in p:

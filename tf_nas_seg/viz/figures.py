@@ -263,7 +263,9 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
 
     Searched networks are filled circles in their method's colour, random ones small
     open circles of that colour with their mean +- 2 sd drawn as an error bar at their
-    mean latency, peers black squares; the Pareto front is a dashed step line.
+    mean latency and, where there are enough of them, their least-squares line on
+    latency +- 2 residual sd over their latency range; peers black squares; the Pareto
+    front is a dashed step line.
 
     Args:
         rows: Sweep rows (`sweep.results.collect_point`) with `latency_median_ms` and
@@ -297,6 +299,14 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
         ax.errorbar(s["latency_mean_ms"], 100 * s["mean"], yerr=200 * s["sd"], fmt="x",
                     color=color, capsize=4, alpha=0.8, zorder=3,
                     label=f"random {method}: mean +- 2 sd (n={s['n']})")
+        trend = s.get("trend")
+        if trend is not None:
+            xs = np.array(trend["latency_range_ms"], dtype=np.float64)
+            ys = 100 * (trend["intercept"] + trend["slope_per_ms"] * xs)
+            band = 200 * trend["residual_sd"]
+            ax.plot(xs, ys, color=color, lw=1, alpha=0.8, zorder=2,
+                    label=f"random {method}: line on latency +- 2 residual sd")
+            ax.fill_between(xs, ys - band, ys + band, color=color, alpha=0.08, zorder=1)
     on_front = sorted((r for r in rows if r["name"] in set(front)),
                       key=lambda r: r["latency_median_ms"])
     if len(on_front) > 1:
