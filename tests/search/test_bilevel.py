@@ -112,7 +112,8 @@ def test_every_search_model_keeps_the_contract():
     assert set(darts.arch_panels()) == {"normal", "reduce"}
 
 
-@pytest.mark.parametrize("running_stats", [False, True])
+@pytest.mark.parametrize("running_stats", [
+    False, pytest.param(True, marks=pytest.mark.slow)])  # True: ~7 s more, idle
 def test_configure_search_sets_running_stats_of_every_batch_norm(running_stats):
     from tf_nas_seg.ops.batch_norm import BatchNorm
 

@@ -76,7 +76,7 @@ def test_the_step_is_traced_once_for_the_whole_search(base):
                for h in history)
 
 
-@pytest.mark.slow  # two more searches (~50 s); tests/train keeps the exact-resume check
+@pytest.mark.slow  # two more searches (~50 s); test_kill_resume keeps a fast exact-resume check
 def test_interrupted_and_resumed_search_equals_uninterrupted(base):
     root, full, _ = base
     first = run_search(_config(root, "split", stop_after_iterations=3))

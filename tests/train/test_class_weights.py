@@ -227,6 +227,7 @@ def test_training_writes_class_weights_and_resume_reads_them(tmp_path, monkeypat
         run_training(config.replace(stop_after_iterations=0))
 
 
+@pytest.mark.slow  # two trainings (~9 s idle)
 def test_a_run_started_before_the_setting_existed_resumes(tmp_path):
     run = tmp_path / "old"
     first = run_training(TrainConfig(run_dir=str(run), stop_after_iterations=1, **RUN))

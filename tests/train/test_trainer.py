@@ -78,6 +78,7 @@ def test_step_and_evaluation_are_traced_once_for_the_whole_run(overfit):
     assert trainer.predictor._fn.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow  # two trainings (~14 s idle); test_kill_resume keeps a fast exact-resume check
 def test_resume_after_interruption_continues_identically(tmp_path):
     straight = run_training(TrainConfig(run_dir=str(tmp_path / "a"), **TINY))
     first = run_training(TrainConfig(run_dir=str(tmp_path / "b"), stop_after_iterations=4,

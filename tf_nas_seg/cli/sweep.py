@@ -38,12 +38,12 @@ flags.DEFINE_float("pack_max_checkpoint_mib", 16.0, "With --pack_unfinished: lea
 
 def main(argv):
     begin(argv, logging.INFO)
-    from tf_nas_seg.sweep import run_sweep
-
     try:
         config = config_from_flags(SweepConfig)
     except UserError as e:  # a setting out of its bounds or choices, named
         return user_error(e)
+    # after the settings are checked: a bad one is reported before TensorFlow loads
+    from tf_nas_seg.sweep import run_sweep
     if flags.FLAGS.pack:
         from tf_nas_seg.sweep.pack import pack_sweep
 
