@@ -4,11 +4,10 @@ For each method and lambda a latency-cost search, then every searched network, r
 networks of the same spaces and hand-designed peers retrained with one recipe, timed
 together and put in one table and one Pareto plot (mIoU against measured latency).
 """
-import importlib
+from tf_nas_seg.utils.lazy import lazy_exports
 
-# Exported names and the modules that define them, imported on first use (PEP 562) so
-# that importing one light module of this package (its config, say) does not import
-# TensorFlow: the commands parse and check their flags before loading it.
+# Exported names and the modules that define them, imported on first use
+# (tf_nas_seg/utils/lazy.py): the commands check their flags before TensorFlow loads.
 _EXPORTS = {
     "RandomArch": "tf_nas_seg.sweep.random_archs",
     "SamplingError": "tf_nas_seg.sweep.random_archs",
@@ -21,15 +20,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

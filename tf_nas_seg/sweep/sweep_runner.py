@@ -184,18 +184,15 @@ class SweepRunner:
         points = []
         unit = {"latency": " ms", "macs": " GMACs", "params": " M params"}[c.cost]
         for method in c.method_list():
-            for target in c.target_list(method):
-                name = f"{method}_target{target:g}"
-                points.append({"name": name, "kind": "searched", "method": method,
-                               "lambda": c.budget_lambda, "target": target, "unit": unit,
-                               "form": "budget",
-                               "dir": os.path.join(self.dir, "points", name)})
-            for target in c.exact_target_list(method):
-                name = f"{method}_exact{target:g}"
-                points.append({"name": name, "kind": "searched", "method": method,
-                               "lambda": c.budget_lambda, "target": target, "unit": unit,
-                               "form": "target",
-                               "dir": os.path.join(self.dir, "points", name)})
+            # budgets (--cost_form=budget) and targets held from both sides (target)
+            for form, prefix, targets in (("budget", "target", c.target_list(method)),
+                                          ("target", "exact", c.exact_target_list(method))):
+                for target in targets:
+                    name = f"{method}_{prefix}{target:g}"
+                    points.append({"name": name, "kind": "searched", "method": method,
+                                   "lambda": c.budget_lambda, "target": target,
+                                   "unit": unit, "form": form,
+                                   "dir": os.path.join(self.dir, "points", name)})
             by_target = c.target_list(method) or c.exact_target_list(method)
             for lam in [] if by_target else c.lambda_list(method):
                 name = f"{method}_lambda{lam:g}"

@@ -1,10 +1,9 @@
 """Training of derived and hand-designed networks (`bin/train`)."""
 
-import importlib
+from tf_nas_seg.utils.lazy import lazy_exports
 
-# Exported names and the modules that define them, imported on first use (PEP 562) so
-# that importing one light module of this package (its config, say) does not import
-# TensorFlow: the commands parse and check their flags before loading it.
+# Exported names and the modules that define them, imported on first use
+# (tf_nas_seg/utils/lazy.py): the commands check their flags before TensorFlow loads.
 _EXPORTS = {
     "per_pixel_cross_entropy": "tf_nas_seg.losses",
     "SegmentationLoss": "tf_nas_seg.train.ohem",
@@ -18,15 +17,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
