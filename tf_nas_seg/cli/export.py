@@ -2,7 +2,7 @@
 
 Examples:
     bin/export --model=runs/demo/train/model.keras --name=demo --version=1
-    bin/export --model=runs/camvid_train/best.keras --name=camvid_cas --version=1 \
+    bin/export --model=runs/camvid_train/best.keras --name=camvid_mine --version=1 \
         --formats=saved_model,tflite,onnx,tftrt --data_dir=../shared/datasets/camvid
 """
 
