@@ -17,7 +17,7 @@ from tf_nas_seg.search.search_config import RESUMABLE_CHANGES, SearchConfig
 from tf_nas_seg.ops.batch_norm import synchronize_batch_norms
 from tf_nas_seg.utils.distribute import (Distribution, ReducedAdam, check_workers_agree,
                                         lock_directory, make_distribution,
-                                        worker_failure)
+                                        worker_failures_reported)
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
@@ -297,7 +297,9 @@ class SearchRunner:
         if c.stop_after_iterations:
             stop_at = min(stop_at, start + c.stop_after_iterations)
         step = start
-        with StopSignals() as signals:
+        # a dead peer worker may surface in the step, a checkpoint or the input
+        reported = worker_failures_reported(self.dist, lambda: int(self.state.step.numpy()))
+        with StopSignals() as signals, reported:
             while step < stop_at and signals.received is None:
                 epoch = step // per_epoch
                 epoch_end = min((epoch + 1) * per_epoch, c.iterations)
@@ -318,13 +320,7 @@ class SearchRunner:
                     update_arch = step >= c.arch_start_iteration
                     a_batch = next(arch_stream) if update_arch else w_batch
                     self.nonfinite.before_step()
-                    try:
-                        logs = steps[update_arch](w_batch, a_batch)
-                    except tf.errors.OpError as e:
-                        lost = worker_failure(e, self.dist, int(self.state.step.numpy()))
-                        if lost is None:
-                            raise
-                        raise lost from None
+                    logs = steps[update_arch](w_batch, a_batch)
                     step += 1
                     values = {k: float(v) for k, v in logs.items()}
                     if not self._check_finite(values, step, update_arch):

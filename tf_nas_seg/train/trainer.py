@@ -21,7 +21,7 @@ from tf_nas_seg.utils.atomic import atomic_output
 from tf_nas_seg.ops.batch_norm import synchronize_batch_norms
 from tf_nas_seg.utils.distribute import (Distribution, check_workers_agree,
                                         cross_replica_sum, lock_directory,
-                                        make_distribution, worker_failure)
+                                        make_distribution, worker_failures_reported)
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
                                        VariableCheckpoint, check_or_write_config,
@@ -332,17 +332,13 @@ class Trainer:
         bar = ProgressBar(c.iterations, stateful_metrics=["loss", "lr"], unit_name="it")
         bar.update(start)
         step = start
-        with StopSignals() as signals:
+        # a dead peer worker may surface in the step, a checkpoint or the input
+        reported = worker_failures_reported(self.dist, lambda: int(self.state.step.numpy()))
+        with StopSignals() as signals, reported:
             while step < stop_at and signals.received is None:
                 images, labels = next(stream)
                 self.nonfinite.before_step()
-                try:
-                    loss = float(train_step(images, labels))
-                except tf.errors.OpError as e:
-                    lost = worker_failure(e, self.dist, int(self.state.step.numpy()))
-                    if lost is None:
-                        raise
-                    raise lost from None
+                loss = float(train_step(images, labels))
                 step += 1
                 counted = self.nonfinite.check(
                     step, {"loss": loss}, int(self.state.step.numpy()),

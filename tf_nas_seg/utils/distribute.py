@@ -21,6 +21,7 @@ custom loops of the search and training do not use it.
 """
 
 import json
+import contextlib
 import os
 import socket
 
@@ -270,6 +271,27 @@ def worker_failure(error, distribution, last_checkpoint):
         f"{type(error).__name__}: {detail[:300]}. A worker stopped or the network failed; "
         f"restart every worker with the same command and TF_CONFIG to resume from the "
         f"last checkpoint (iteration {last_checkpoint})")
+
+
+@contextlib.contextmanager
+def worker_failures_reported(distribution, last_checkpoint):
+    """Inside, an `OpError` that says a peer worker died or stalled, raised anywhere (a
+    step, a checkpoint, the input pipeline, an eager all-reduce), becomes the
+    `DistributedError` of `worker_failure`; any other error passes unchanged.
+
+    Args:
+        distribution: The run's `Distribution`.
+        last_checkpoint: A callable giving the iteration of the last checkpoint.
+    """
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.OpError as e:
+        lost = worker_failure(e, distribution, last_checkpoint())
+        if lost is None:
+            raise
+        raise lost from None
 
 
 def lock_directory(run_dir, distribution):
