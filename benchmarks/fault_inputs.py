@@ -210,7 +210,10 @@ def _artifact_cases(work):
     # Every shipped SavedModel (the newest version of each) refuses a wrong rank and
     # a wrong channel count with the signature's message.
     for model_dir in sorted((ROOT / "saved_models").glob("*")):
-        versions = sorted((v for v in model_dir.glob("*") if v.name.isdigit()),
+        # a version is a numbered folder holding a SavedModel (an empty one left behind
+        # by a removed version is not)
+        versions = sorted((v for v in model_dir.glob("*")
+                           if v.name.isdigit() and (v / "saved_model.pb").is_file()),
                           key=lambda v: int(v.name))
         if not versions:
             continue
