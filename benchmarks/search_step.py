@@ -86,7 +86,7 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
     w_batch = (tf.constant(weights_batch[0]), tf.constant(weights_batch[1]))
     a_batch = (tf.constant(arch_batch[0]), tf.constant(arch_batch[1]))
     t0 = time.perf_counter()
-    model(images[:1], training=False)
+    model.build(images[:1].shape)
     build = time.perf_counter() - t0
     sgd = FusedSGD if FLAGS.weight_optimizer == "fused_sgd" else keras.optimizers.SGD
     model.configure_search(sgd(0.025, momentum=0.9),

@@ -147,3 +147,48 @@ def test_search_updates_do_not_depend_on_running_stats():
     # kernels may reorder; reading the moving statistics would change them at 1e-1.
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _supernets():
+    from tf_nas_seg.networks.autortnet_layout import AutoRTNetLayout
+    from tf_nas_seg.search.autortnet_supernet import AutoRTNetSupernet
+    from tf_nas_seg.search.darts_supernet import DartsSupernet
+
+    return {"cas": lambda: CASSupernet(3, TINY, seed=1),
+            "autortnet": lambda: AutoRTNetSupernet(3, AutoRTNetLayout(
+                hyper_cells=(2, 3, 2), channels=4, channel_growth=2, steps=2,
+                agg_channels=4, ms_channels=4), seed=0),
+            "darts": lambda: DartsSupernet(num_classes=3, channels=4, num_cells=3,
+                                           steps=2)}
+
+
+@pytest.mark.parametrize("kind", [
+    "cas", "darts", pytest.param("autortnet", marks=pytest.mark.slow)])  # ~9 s, idle
+def test_build_creates_the_weights_keras_symbolic_build_creates(kind, monkeypatch):
+    """`build` (one eager pass) gives the same variables, in the same order, with the
+    same initial values, as Keras's default build of a subclassed model (a symbolic
+    trace of `call`, then the call), and works when the first call is traced."""
+    from tf_nas_seg.search.bilevel_search_model import BilevelSearchModel
+
+    make = _supernets()[kind]
+    images = np.zeros((1, 32, 32, 3), "float32")
+    keras.utils.set_random_seed(3)
+    ours = make()
+    ours.build(images.shape)
+    assert ours.built
+    keras.utils.set_random_seed(3)
+    traced = make()
+    with monkeypatch.context() as patch:
+        patch.setattr(BilevelSearchModel, "build", keras.Model.build)
+        traced(images, training=False)
+    def paths(model):  # without the model's own (numbered) name
+        return [v.path.split("/", 1)[1] for v in model.weights]
+
+    assert paths(ours) == paths(traced)
+    for a, b in zip(ours.weights, traced.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    if kind == "cas":  # the same code for all: traced once is enough
+        in_graph = make()
+        out = tf.function(lambda x: in_graph(x, training=False))(images)
+        assert tuple(out.shape) == (1, 32, 32, 3)
+        assert len(in_graph.weights) == len(ours.weights)

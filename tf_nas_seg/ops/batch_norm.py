@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from tf_nas_seg.utils.graph_constants import graph_constant
+
 
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
 class BatchNorm(keras.layers.Layer):
@@ -65,12 +67,19 @@ class BatchNorm(keras.layers.Layer):
             return ops.cast(self.gamma, dtype), ops.cast(self.beta, dtype)
         return ops.ones((channels,), dtype), ops.zeros((channels,), dtype)
 
+    def _fused_scale_offset(self, tf, channels):
+        """float32 scale and offset for the fused kernel (shared constants if none)."""
+        if self.affine:
+            return tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        return (graph_constant(tf, 1.0, shape=(channels,)),
+                graph_constant(tf, 0.0, shape=(channels,)))
+
     def call(self, x, training=None):
         channels = self.moving_mean.shape[0]
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            scale, offset = self._scale_offset(channels, "float32")
+            scale, offset = self._fused_scale_offset(tf, channels)
             if self.synchronized and (training or not self.track_running_stats):
                 context = tf.distribute.get_replica_context()
                 if context is not None and context.num_replicas_in_sync > 1:
@@ -80,7 +89,9 @@ class BatchNorm(keras.layers.Layer):
                 # supernet these stateful ops (two per layer and forward pass) cost a
                 # third of the search step's first call (control edges the function
                 # runtime adds for every stateful op), and the search never reads them.
-                y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, scale, offset,
+                empty = graph_constant(tf, [], shape=(0,))
+                y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, mean=empty,
+                                                           variance=empty,
                                                            epsilon=self.epsilon,
                                                            is_training=True)
                 return y

@@ -124,7 +124,7 @@ class SearchRunner:
         c = self.config
         model = self._build_supernet()
         h, w = self.input_hw
-        model(np.zeros((1, h, w, 3), np.float32), training=False)  # builds every layer
+        model.build((1, h, w, 3))  # every weight, by one eager forward pass
         self.target_hw = (c.target_height or h, c.target_width or w)
         cost_model = None
         if c.cost != "none":

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tf_nas_seg.utils.distribute import ReducedGradients
+from tf_nas_seg.utils.graph_constants import graph_constant
 
 
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
@@ -37,6 +38,6 @@ class FusedSGD(ReducedGradients, keras.optimizers.SGD):
         tf.raw_ops.ResourceApplyKerasMomentum(
             var=variable.handle, accum=getattr(m, "value", m).handle,
             lr=ops.cast(learning_rate, dtype), grad=ops.cast(gradient, dtype),
-            momentum=ops.cast(self.momentum, dtype), use_locking=False,
+            momentum=graph_constant(tf, self.momentum, dtype), use_locking=False,
             use_nesterov=False)
         return None
