@@ -94,7 +94,7 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
                            weight_decay=3e-4, arch_weight_decay=1e-3,
                            second_order=second_order,
                            bn_running_stats=FLAGS.bn_running_stats)
-    step = tf.function(lambda w, a: model.train_step((w, a)))
+    step = tf.function(lambda w, a: model.train_step((w, a)), autograph=False)  # as bin/search
     forward_train = tf.function(lambda x: model(x, training=True))
     forward_eval = tf.function(lambda x: model(x, training=False))
     result = {"name": name, "second_order": second_order,

@@ -88,3 +88,36 @@ def test_resize_like_works_with_dynamic_shapes_in_a_graph():
     out = fn(tf.ones((1, 4, 5, 3)), tf.zeros((1, 13, 17, 1)))
     assert tuple(out.shape) == (1, 13, 17, 3)
     np.testing.assert_allclose(out, 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"kernel_sizes": ((3, 3),)}, {"kernel_sizes": ((3, 3), (1, 5)), "strides": 2},
+    {"kernel_sizes": ((3, 3),), "dilation_rate": 2},
+    {"kernel_sizes": ((5, 5),), "strides": 2, "dilation_rate": 2}])
+def test_convolve_is_the_keras_layer_call(kwargs):
+    """`convolve` (the TensorFlow call under Keras's Conv2D, without its Python
+    overhead) gives the layer's output and gradients, eagerly and traced."""
+    import tensorflow as tf
+
+    from tf_nas_seg.ops.conv_op import ConvOp, convolve
+
+    x = tf.Variable(np.random.default_rng(0).normal(size=(2, 17, 23, 8)).astype("float32"))
+    op = ConvOp(6, **kwargs)
+    op.build(x.shape)
+    convs = [conv for _, unit, _ in op.units for conv in unit]
+
+    def run(fn):
+        results = []
+        for conv in convs:
+            with tf.GradientTape() as tape:
+                y = fn(conv, tf.identity(x[..., :conv.kernel.shape[2]]))
+                loss = tf.reduce_sum(y * y)
+            results += [y] + tape.gradient(loss, [x, conv.kernel])
+        return results
+
+    for traced in (False, True):
+        wrap = tf.function if traced else (lambda f: f)
+        ours = wrap(lambda: run(convolve))()
+        keras_call = wrap(lambda: run(lambda conv, x: conv(x)))()
+        for a, b in zip(ours, keras_call):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)

@@ -281,7 +281,7 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
             if self._grad_fn is None:
                 import tensorflow as tf
 
-                self._grad_fn = tf.function(self._loss_and_grads_fn())
+                self._grad_fn = tf.function(self._loss_and_grads_fn(), autograph=False)
             ce, logits, grads = self._grad_fn(images, labels)
         n = len(grads) - len(self._arch_logits)
         return ce, logits, grads[:n], grads[n:]
@@ -417,8 +417,10 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
 
         weights = self.weight_variables
         loss, _, grads, _ = self._loss_and_grads(*weight_batch)
-        # One constant for all variables, not one each (utils/graph_constants.py).
-        grads = [g + graph_constant(tf, self.weight_decay, v.dtype) * v
+        # One constant for all variables, not one each (utils/graph_constants.py), and
+        # TensorFlow's product, not Keras's (its dtype promotion in Python cost ~2.7 ms
+        # a variable to trace: 4.2 s of the CAS demo step's 21 s).
+        grads = [g + graph_constant(tf, self.weight_decay, v.dtype) * tf.convert_to_tensor(v)
                  for g, v in zip(grads, weights)]
         if self.grad_clip_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm)

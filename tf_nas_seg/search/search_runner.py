@@ -283,7 +283,9 @@ class SearchRunner:
                 strategy.run(lambda w, a: model.train_step((w, a), update_arch=update),
                              args=(w, a))
                 return {m.name: m.result() for m in model.metrics}
-            return tf.function(step)
+            # NOTE: autograph off: the step has no tensor-dependent Python control flow,
+            # and converting each of its thousands of calls cost seconds of the trace.
+            return tf.function(step, autograph=False)
 
         steps = {update: step_function(update) for update in (True, False)}
         self.step_functions = steps  # tests count their traces
