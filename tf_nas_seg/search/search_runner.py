@@ -28,6 +28,7 @@ from tf_nas_seg.space.genotype import write_json_atomic
 from tf_nas_seg.space.temperature_schedule import TemperatureSchedule
 from tf_nas_seg.viz.figures import draw_arch_weights, draw_cell, draw_search_progress
 from tf_nas_seg.utils.progress import ProgressBar
+from tf_nas_seg.utils.timing import gc_paused
 
 
 class SearchRunner:
@@ -116,7 +117,7 @@ class SearchRunner:
         return self.method.build_supernet(self.config, self.layout, self.info)
 
     def _build_model(self):
-        with self.dist.strategy.scope():
+        with self.dist.strategy.scope(), gc_paused():
             self._build_model_in_scope()
         synchronize_batch_norms(self.model, self.config.batch_norm == "sync")
 
@@ -299,6 +300,7 @@ class SearchRunner:
         if c.stop_after_iterations:
             stop_at = min(stop_at, start + c.stop_after_iterations)
         step = start
+        traced = set()
         # a dead peer worker may surface in the step, a checkpoint or the input
         reported = worker_failures_reported(self.dist, lambda: int(self.state.step.numpy()))
         with StopSignals() as signals, reported:
@@ -322,7 +324,12 @@ class SearchRunner:
                     update_arch = step >= c.arch_start_iteration
                     a_batch = next(arch_stream) if update_arch else w_batch
                     self.nonfinite.before_step()
-                    logs = steps[update_arch](w_batch, a_batch)
+                    if update_arch in traced:
+                        logs = steps[update_arch](w_batch, a_batch)
+                    else:  # traced and optimised in this call
+                        with gc_paused():
+                            logs = steps[update_arch](w_batch, a_batch)
+                        traced.add(update_arch)
                     step += 1
                     values = {k: float(v) for k, v in logs.items()}
                     if not self._check_finite(values, step, update_arch):
