@@ -40,6 +40,7 @@ from tf_nas_seg.search.cas_supernet import CASSupernet  # noqa: E402
 from tf_nas_seg.search.darts_supernet import DartsSupernet  # noqa: E402
 from tf_nas_seg.utils.fused_sgd import FusedSGD  # noqa: E402
 from tf_nas_seg.utils.run_state import set_graph_optimizer  # noqa: E402
+from tf_nas_seg.utils.timing import gc_paused  # noqa: E402
 
 flags.DEFINE_integer("repeats", 10, "Timed runs per figure (the median is reported).",
                      lower_bound=1)
@@ -67,7 +68,8 @@ def _peak_rss_mib():
 
 def _time(fn, repeats, warmup):
     t0 = time.perf_counter()
-    fn()
+    with gc_paused():  # as bin/search runs its first step
+        fn()
     first = time.perf_counter() - t0
     for _ in range(warmup):
         fn()
@@ -86,7 +88,8 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
     w_batch = (tf.constant(weights_batch[0]), tf.constant(weights_batch[1]))
     a_batch = (tf.constant(arch_batch[0]), tf.constant(arch_batch[1]))
     t0 = time.perf_counter()
-    model.build(images[:1].shape)
+    with gc_paused():  # as bin/search builds its supernet
+        model.build(images[:1].shape)
     build = time.perf_counter() - t0
     sgd = FusedSGD if FLAGS.weight_optimizer == "fused_sgd" else keras.optimizers.SGD
     model.configure_search(sgd(0.025, momentum=0.9),
@@ -103,8 +106,10 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
               "arch_logits": int(sum(np.prod(v.shape) for v in model.arch_variables)),
               "weight_optimizer": FLAGS.weight_optimizer}
     t0 = time.perf_counter()
-    graph = step.get_concrete_function(w_batch, a_batch).graph.as_graph_def()
+    with gc_paused():  # as bin/search traces its step
+        concrete = step.get_concrete_function(w_batch, a_batch)
     result["step_trace_s"] = round(time.perf_counter() - t0, 3)
+    graph = concrete.graph.as_graph_def()
     result["step_graph_nodes"] = len(graph.node) + sum(len(f.node_def)
                                                        for f in graph.library.function)
     if FLAGS.count_only:
