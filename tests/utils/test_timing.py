@@ -25,3 +25,4 @@ def test_gc_paused_turns_collection_off_and_restores_it(enabled_before):
         assert gc.isenabled() == enabled_before
     finally:
         gc.enable()
+

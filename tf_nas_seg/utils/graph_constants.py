@@ -8,8 +8,8 @@ of the fused SGD update (one per variable). In the CAS demo supernet's search st
 these were about 7,500 of 56,600 nodes, each one traced in Python, set up by the
 function runtime and executed at every step. TensorFlow has no such cache.
 
-Eager calls get a fresh constant (nothing to save), and so do calls inside a step
-that runs on several replicas (each replica's ops live on its own device).
+Eager calls get a fresh constant (nothing to save), and so does every call under a
+strategy of several replicas (each replica's ops live on its own device).
 """
 
 import contextlib
@@ -31,10 +31,10 @@ def graph_constant(tf, value, dtype="float32", shape=()):
     dtype = tf.as_dtype(dtype)
     shape = tuple(int(d) for d in shape)
     graph = None
-    if not tf.executing_eagerly():
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            graph = tf.compat.v1.get_default_graph()
+    # Under a strategy of several replicas (steps, optimizer updates per device), each
+    # device's ops keep constants of their own rather than share one across devices.
+    if not tf.executing_eagerly() and tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        graph = tf.compat.v1.get_default_graph()
     key = (repr(value), dtype.name, shape)
     if graph is not None:
         cache = _CACHE.setdefault(graph, {})
