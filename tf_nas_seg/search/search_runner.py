@@ -1,5 +1,6 @@
 """Runs an architecture search into a run directory, resumably and reproducibly."""
 
+import contextlib
 import json
 import math
 import os
@@ -324,12 +325,11 @@ class SearchRunner:
                     update_arch = step >= c.arch_start_iteration
                     a_batch = next(arch_stream) if update_arch else w_batch
                     self.nonfinite.before_step()
-                    if update_arch in traced:
+                    # the first call of each step function traces and optimises it
+                    first = update_arch not in traced
+                    with gc_paused() if first else contextlib.nullcontext():
                         logs = steps[update_arch](w_batch, a_batch)
-                    else:  # traced and optimised in this call
-                        with gc_paused():
-                            logs = steps[update_arch](w_batch, a_batch)
-                        traced.add(update_arch)
+                    traced.add(update_arch)
                     step += 1
                     values = {k: float(v) for k, v in logs.items()}
                     if not self._check_finite(values, step, update_arch):

@@ -20,8 +20,8 @@ Keras 3's `fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)
 custom loops of the search and training do not use it.
 """
 
-import json
 import contextlib
+import json
 import os
 import socket
 
