@@ -180,6 +180,46 @@ def test_random_networks_drawn_for_other_searches_are_refused(sweep):
         runner.stage_random()
 
 
+def test_train_seeds_train_the_chosen_points_again_and_score_their_mean(sweep, tmp_path):
+    """A finished sweep resumed with --train_seeds trains only --seed_points again, each
+    with its seed, into train_seedS/; the row's score is the mean, the table gives the
+    training noise, and a rerun recomputes nothing."""
+    import shutil
+
+    source, args, _ = sweep
+    sweep_dir = tmp_path / "seeded"
+    shutil.copytree(source, sweep_dir)
+    args = [a for a in args if not a.startswith("--run_dir")] + [f"--run_dir={sweep_dir}"]
+    result = _run("sweep", *args, "--train_seeds=3", "--seed_points=nope")
+    assert result.returncode == 2 and "--seed_points: no point named ['nope']" in result.stderr
+    seeded = args + ["--train_seeds=3", "--seed_points=peer_fast_scnn_w0.25"]
+    result = _run("sweep", *seeded)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("[sweep] train ") == 1
+    assert "train fast_scnn x0.25 with seed 3" in result.stderr
+    point = sweep_dir / "points" / "peer_fast_scnn_w0.25"
+    assert json.loads((point / "train_seed3" / "config.json").read_text())["seed"] == 3
+    assert (point / "train_seed3.log").is_file()
+    assert not (sweep_dir / "points" / "cas_lambda0.01" / "train_seed3").exists()
+    results = json.loads((sweep_dir / "results.json").read_text())
+    rows = {r["name"]: r for r in results["points"]}
+    peer = rows["peer_fast_scnn_w0.25"]
+    runs = [r["val_miou"] for r in peer["val_miou_runs"]]
+    assert [r["seed"] for r in peer["val_miou_runs"]] == [0, 3]
+    assert peer["val_miou"] == pytest.approx(sum(runs) / 2)
+    assert "val_miou_runs" not in rows["cas_lambda0.01"]
+    assert results["training_noise"]["trainings"] == 2
+    assert "Training noise" in (sweep_dir / "results.md").read_text()
+    again = _run("sweep", *seeded)
+    assert again.returncode == 0 and "[sweep] train" not in again.stderr
+    from tf_nas_seg.sweep.pack import pack_sweep
+
+    packed = pack_sweep(sweep_dir, tmp_path / "packed")
+    assert "peer_fast_scnn_w0.25/train_seed3" in packed["finished"]
+    assert (tmp_path / "packed" / "points" / "peer_fast_scnn_w0.25" / "train_seed3" /
+            "model.keras").is_file()
+
+
 @pytest.mark.slow  # re-runs the packed sweep (~9 s idle); the pack itself is checked fast
 def test_a_packed_sweep_resumes_elsewhere_without_recomputing(sweep, tmp_path):
     """--pack keeps what a finished point is (summaries, genotypes, final models, tables,

@@ -121,3 +121,69 @@ def test_a_fast_searched_network_is_judged_against_random_at_its_own_latency():
     text = markdown(STUDY + [searched], random_stats(STUDY + [searched]),
                     verdicts(STUDY + [searched]), None)
     assert "beats random at equal latency: +2.58 points" in text
+
+
+def _write(path, data):
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def _summary(miou, best=None):
+    return {"status": "completed", "final_val": {"miou": miou, "pixel_accuracy": 0.8,
+                                                  "per_class_iou": [miou]},
+            "best_val_miou": best or miou, "best_step": 4, "iterations": 4, "params": 10,
+            "wall_time_seconds": 5.0, "model": "model.keras"}
+
+
+def test_a_network_trained_with_several_seeds_is_scored_by_its_mean(tmp_path):
+    """--train_seeds: val_miou is the mean over the finished trainings, the first
+    training's per-class IoU stays, an unfinished seed is pending, and the pooled
+    training noise is the NumPy pooled sd."""
+    import numpy as np
+
+    from tf_nas_seg.sweep.results import collect_point, training_noise
+
+    def point(name, mious, pending=()):
+        base = tmp_path / name
+        _write(base / "train" / "train_summary.json", _summary(mious[0]))
+        _write(base / "train" / "config.json", {"seed": 0})
+        seed_dirs = {}
+        for seed, miou in enumerate(mious[1:], start=1):
+            _write(base / f"train_seed{seed}" / "train_summary.json", _summary(miou))
+            seed_dirs[seed] = str(base / f"train_seed{seed}")
+        for seed in pending:
+            seed_dirs[seed] = str(base / f"train_seed{seed}")  # not started
+        return {"name": name, "label": name, "kind": "peer", "peer": name, "width": 1.0,
+                "dir": str(base), "train_dir": str(base / "train"), "seed_dirs": seed_dirs}
+
+    a = collect_point(point("a", [0.50, 0.53, 0.47]))
+    b = collect_point(point("b", [0.60, 0.58], pending=[3]))
+    once = collect_point(point("c", [0.40]))
+    assert a["val_miou"] == pytest.approx(0.50) and a["val_miou_first"] == 0.50
+    assert a["val_miou_sd"] == pytest.approx(0.03)  # ddof = 1
+    assert [r["seed"] for r in a["val_miou_runs"]] == [0, 1, 2]
+    assert a["per_class_iou"] == [0.50]  # the first training's
+    assert b["val_miou"] == pytest.approx(0.59) and b["seeds_pending"] == [3]
+    assert once["val_miou"] == 0.40 and "val_miou_runs" not in once
+    noise = training_noise([a, b, once])
+    squares = np.sum((np.array([0.50, 0.53, 0.47]) - 0.50) ** 2) + np.sum(
+        (np.array([0.60, 0.58]) - 0.59) ** 2)
+    assert noise["dof"] == 3 and noise["networks"] == 2 and noise["trainings"] == 5
+    assert noise["pooled_sd"] == pytest.approx(np.sqrt(squares / 3))
+    assert training_noise([once]) is None
+    # the verdicts and the table use the mean
+    rows = [{**a, "kind": "searched", "method": "cas", "latency_median_ms": 10.0,
+             "latency_p90_ms": 11.0},
+            {**once, "latency_median_ms": 12.0, "latency_p90_ms": 13.0}]
+    assert verdicts(rows)["a"]["peers"]["c"]["miou_difference"] == pytest.approx(0.10)
+    text = markdown(rows, {}, verdicts(rows), None, noise)
+    assert "| 50.00 +- 3.00 (3) |" in text and "val mIoU (final): mean +- sd" in text
+    assert "Training noise: " in text and "mean over trainings" in text
+
+
+def test_training_seeds_must_be_integers():
+    assert SweepConfig(train_seeds="2, 1,2").seed_list() == [2, 1]
+    with pytest.raises(Exception, match="--train_seeds: 'x' is not a seed"):
+        SweepConfig(train_seeds="1,x")

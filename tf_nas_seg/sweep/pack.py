@@ -11,7 +11,7 @@ What is copied:
   architectures it drew, the shared benchmark and results.json/results.md/plots/;
 - every finished search (summary, genotype, genotypes per epoch, history, plots, config,
   search split, log) and every finished training (summary, final model.keras, history,
-  plots, config, class weights, log);
+  plots, config, class weights, log), those of --train_seeds (train_seedS/) included;
 - with `unfinished=True`, also the run directories of searches and trainings that have
   started and not finished, with their latest checkpoint only, so that they resume from
   it rather than from the start.
@@ -25,6 +25,7 @@ The copy is made beside DIR and renamed over it, so DIR is always a whole pack.
 """
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -141,8 +142,11 @@ def pack_sweep(sweep_dir, dest, unfinished=False, max_checkpoint_mib=16.0):
                 continue
             _copy_file(os.path.join(source, "genotype.json"),
                        os.path.join(target, "genotype.json"))  # a random network's
-            for run, log, summary in (("search", "search.log", "search_summary.json"),
-                                      ("train", "train.log", "train_summary.json")):
+            runs = [("search", "search.log", "search_summary.json"),
+                    ("train", "train.log", "train_summary.json")]
+            runs += [(d, f"{d}.log", "train_summary.json") for d in sorted(os.listdir(source))
+                     if re.fullmatch(r"train_seed\d+", d)]  # --train_seeds
+            for run, log, summary in runs:
                 run_dir = os.path.join(source, run)
                 if not os.path.isdir(run_dir):
                     continue

@@ -76,6 +76,7 @@ def collect_point(point, bench_entry=None, space_table=None):
             "iterations": train["iterations"], "params": train["params"],
             "train_wall_seconds": train["wall_time_seconds"],
             "model": train["model"]})
+        _add_seed_runs(row, point, final["miou"])
     elif train is not None:
         row["status"] = "training"
         row["iterations_done"] = train.get("iterations_done")
@@ -87,6 +88,45 @@ def collect_point(point, bench_entry=None, space_table=None):
         row["status"] = "timed" if row["status"] == "trained" else row["status"]
         row.setdefault("params", bench_entry.get("params"))
     return row
+
+
+def _add_seed_runs(row, point, first_miou):
+    """With --train_seeds: the point's other finished trainings. `val_miou` becomes the
+    mean over all its trainings (the score every verdict and the plot use), with
+    `val_miou_sd` and each training in `val_miou_runs`; per-class IoU and the best-on-val
+    figures stay those of the first training."""
+    config = _read(os.path.join(point["train_dir"], "config.json")) or {}
+    runs = [{"seed": config.get("seed"), "val_miou": first_miou}]
+    pending = []
+    for seed, run_dir in sorted((point.get("seed_dirs") or {}).items()):
+        summary = _read(os.path.join(run_dir, "train_summary.json"))
+        if summary is not None and summary.get("status") == "completed":
+            runs.append({"seed": seed, "val_miou": summary["final_val"]["miou"],
+                         "best_val_miou": summary["best_val_miou"],
+                         "train_wall_seconds": summary["wall_time_seconds"]})
+        else:
+            pending.append(seed)
+    if pending:
+        row["seeds_pending"] = pending
+    if len(runs) > 1:
+        values = [r["val_miou"] for r in runs]
+        row.update({"val_miou_runs": runs, "val_miou": float(np.mean(values)),
+                    "val_miou_sd": float(np.std(values, ddof=1)),
+                    "val_miou_first": first_miou})
+
+
+def training_noise(rows):
+    """{pooled_sd, dof, networks}: the sd of one training's final val mIoU around its
+    network's mean, pooled over the networks trained more than once (None without
+    any). A difference between two networks trained once each has sd pooled_sd * 2**0.5."""
+    groups = [[run["val_miou"] for run in r["val_miou_runs"]] for r in rows
+              if len(r.get("val_miou_runs", ())) > 1]
+    if not groups:
+        return None
+    dof = sum(len(g) - 1 for g in groups)
+    squares = sum(float(np.sum((np.array(g) - np.mean(g)) ** 2)) for g in groups)
+    return {"pooled_sd": float(np.sqrt(squares / dof)), "dof": dof,
+            "networks": len(groups), "trainings": sum(len(g) for g in groups)}
 
 
 def pareto_front(rows):
@@ -207,11 +247,19 @@ def _num(x, fmt):
     return "" if x is None else format(x, fmt)
 
 
-def markdown(rows, stats, verdict, bench):
+def _spread(row):
+    """' +- 0.84 (3)' for a network trained more than once, else ''."""
+    runs = row.get("val_miou_runs")
+    return "" if not runs else f" +- {_pct(row['val_miou_sd'])} ({len(runs)})"
+
+
+def markdown(rows, stats, verdict, bench, noise=None):
     """The sweep's table, random baseline and verdicts as Markdown."""
-    lines = ["| network | kind | method | lambda (budget) | val mIoU (final) | best val mIoU (step) | "
+    lines = ["| network | kind | method | lambda (budget) | val mIoU (final){} | best val mIoU (step) | "
              "latency median ms | p90 ms | predicted ms | params | GMACs | status |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    seeded = any("val_miou_runs" in r for r in rows)
+    lines[0] = lines[0].format(": mean +- sd (trainings)" if seeded else "")
     for r in rows:
         best = (f"{_pct(r.get('best_val_miou'))} ({r['best_step']})"
                 if "best_val_miou" in r else "")
@@ -220,7 +268,7 @@ def markdown(rows, stats, verdict, bench):
             f"| {r['label']} | {r['kind']} | {r.get('method', '')} | "
             f"{_num(r.get('lambda'), 'g')}"
             f"{_target(r)} | "
-            f"{_pct(r.get('val_miou'))} | {best} | "
+            f"{_pct(r.get('val_miou'))}{_spread(r)} | {best} | "
             f"{_num(r.get('latency_median_ms'), '.1f')} | "
             f"{_num(r.get('latency_p90_ms'), '.1f')} | "
             f"{_num(r.get('predicted_ms'), '.1f')} | {_num(r.get('params'), ',')} | "
@@ -246,8 +294,16 @@ def markdown(rows, stats, verdict, bench):
                          f"{'' if lat is None else f'{lat[0]:.1f}-{lat[1]:.1f}'} | "
                          f"{'' if slope is None else f'{100 * slope:+.2f}'} | "
                          f"{_pct(trend.get('residual_sd'))} |")
+    if noise is not None:
+        lines += ["", f"Training noise: the final val mIoU of one training lies around its "
+                  f"network's mean with sd {_pct(noise['pooled_sd'])} points (pooled over "
+                  f"{noise['networks']} networks trained {noise['trainings']} times, "
+                  f"{noise['dof']} degrees of freedom); a difference between two networks "
+                  f"trained once each has sd {_pct(noise['pooled_sd'] * 2 ** 0.5)}."]
     if verdict:
-        lines += ["", "Verdicts (final-checkpoint val mIoU):", ""]
+        scored = ("mean over trainings of the final-checkpoint val mIoU" if seeded
+                  else "final-checkpoint val mIoU")
+        lines += ["", f"Verdicts ({scored}):", ""]
         for name, v in verdict.items():
             parts = []
             if "beats_random" in v:
@@ -282,10 +338,13 @@ def write_results(sweep_dir, rows, bench, config):
 
     stats = random_stats(rows)
     verdict = verdicts(rows)
+    noise = training_noise(rows)
     wall = sum((r.get("search_wall_seconds") or 0) + (r.get("train_wall_seconds") or 0)
+               + sum(run.get("train_wall_seconds") or 0
+                     for run in r.get("val_miou_runs", ())[1:])
                for r in rows)
     results = {"schema_version": SCHEMA_VERSION, "config": config, "points": rows,
-               "random_baseline": stats, "verdicts": verdict,
+               "random_baseline": stats, "verdicts": verdict, "training_noise": noise,
                "pareto_front": pareto_front(rows),
                "compute_seconds": {"searches_and_training": round(wall, 1)},
                "benchmark": None if bench is None else {
@@ -294,7 +353,7 @@ def write_results(sweep_dir, rows, bench, config):
     write_json_atomic(os.path.join(sweep_dir, "results.json"), results)
     with atomic_output(os.path.join(sweep_dir, "results.md"), suffix=".md") as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(markdown(rows, stats, verdict, bench))
+            f.write(markdown(rows, stats, verdict, bench, noise))
     plotted = [r for r in rows if "latency_median_ms" in r and "val_miou" in r]
     if plotted:
         results["plot"] = draw_pareto(plotted, results["pareto_front"], stats,

@@ -18,6 +18,8 @@ RESUMABLE_CHANGES = ("run_dir", "bench_runs", "bench_warmup", "threads", "peers"
                      "random", "stop_after", "lambdas", "autortnet_lambdas", "order",
                      "targets", "autortnet_targets", "exact_targets",
                      "autortnet_exact_targets", "random_band_from", "min_free_mib",
+                     # more trainings of a network add to its mean; none is redone
+                     "train_seeds", "seed_points",
                      # where the flagfiles are may change (a moved checkout, another
                      # machine); what they say may not (flagfiles.json holds their hashes)
                      "cas_flagfile", "autortnet_flagfile", "train_flagfile")
@@ -112,6 +114,16 @@ class SweepConfig(ThreadsSection, DiskSection):
                                   "recipe every network of the sweep is trained with.")
     train_args: str = setting("", "Extra flags for every training (e.g. "
                               "\"--class_weights=median_frequency\"), after the flagfile.")
+    train_seeds: str = setting("", "Extra training seeds, comma-separated: each point of "
+                               "--seed_points is trained again with the same recipe and "
+                               "--seed=S for each S (into its train_seedS/, one round of "
+                               "points per seed, after the first trainings). A point's "
+                               "val mIoU is then the mean over its trainings (sd and each "
+                               "training in the results), and the table gives the "
+                               "pooled training noise. Empty: one training per point.")
+    seed_points: str = setting("", "Points trained with --train_seeds, comma-separated "
+                               "point names (e.g. peer_fast_scnn,autortnet_target19); "
+                               "empty: every point.")
     data_dir: str = setting("", "Data set root passed to every search and training "
                             "(empty: the flagfiles' own, or none for synthetic data).")
     cas_table: str = setting("", "Latency table of the CAS space (bin/latency_table); "
@@ -190,6 +202,7 @@ class SweepConfig(ThreadsSection, DiskSection):
             raise ConfigError(f"--random_band={self.random_band} selects random networks by "
                              "their table-predicted latency, which needs --cost=latency; "
                              "pass --random_band=0 to draw from the whole space")
+        self.seed_list()  # checks the seeds
         for name in ("search_args", "cas_search_args", "autortnet_search_args", "train_args",
                      "table_args"):
             try:
@@ -219,6 +232,24 @@ class SweepConfig(ThreadsSection, DiskSection):
                                  "multiplier between 0.05 and 16 (e.g. bisenetv2:0.5)")
             peers.append((name, multiplier))
         return peers
+
+    def seed_list(self):
+        """The extra training seeds of --train_seeds, as ints, in order, once each."""
+        seeds = []
+        for item in split_list(self.train_seeds):
+            try:
+                seed = int(item)
+            except ValueError:
+                seed = -1
+            if not 0 <= seed < 2 ** 31:
+                raise ConfigError(f"--train_seeds: {item!r} is not a seed (give "
+                                  "comma-separated integers >= 0, e.g. --train_seeds=1,2)")
+            if seed not in seeds:
+                seeds.append(seed)
+        return seeds
+
+    def seed_point_list(self):
+        return split_list(self.seed_points)
 
     def lambda_list(self, method):
         if method == "autortnet" and split_list(self.autortnet_lambdas):

@@ -144,6 +144,15 @@ class SweepRunner:
                                  "searched ones of the same method, and there is no "
                                  f"search of {missing}: add them to --methods or pass "
                                  "--random_band=0")
+        names = {p["name"] for p in self.points()}
+        unknown = [n for n in c.seed_point_list() if n not in names]
+        if unknown:
+            raise SweepError(f"--seed_points: no point named {unknown} in this sweep; its "
+                             f"points are {sorted(names)}")
+        if c.seed_point_list() and not c.seed_list():
+            raise SweepError("--seed_points names the points trained again with "
+                             "--train_seeds, which is empty: give the seeds, e.g. "
+                             "--train_seeds=1,2")
 
     def _data_args(self):
         return [f"--data_dir={self.config.data_dir}"] if self.config.data_dir else []
@@ -207,9 +216,14 @@ class SweepRunner:
                 name = f"random_{method}_{i:02d}"
                 points.append({"name": name, "kind": "random", "method": method,
                                "index": i, "dir": os.path.join(self.dir, "points", name)})
+        seeded = set(c.seed_point_list())
         for p in points:
             p["label"] = label_of(p)
             p["train_dir"] = os.path.join(p["dir"], "train")
+            # the same network trained again with other seeds (--train_seeds)
+            p["seed_dirs"] = {seed: os.path.join(p["dir"], f"train_seed{seed}")
+                              for seed in c.seed_list()
+                              if not seeded or p["name"] in seeded}
             if p["kind"] == "searched":
                 p["search_dir"] = os.path.join(p["dir"], "search")
                 p["genotype"] = os.path.join(p["search_dir"], "genotype.json")
@@ -418,22 +432,43 @@ class SweepRunner:
                 if not os.path.exists(genotype_path):
                     Genotype.from_json(arch["genotype"]).save(genotype_path)
 
-    def stage_train(self, only=None):
+    def train_argv(self, point, seed=None):
+        """bin/train's flags for `point` (the flagfile's seed, or `seed` into its
+        train_seedS/)."""
         c = self.config
+        if point["kind"] == "peer":
+            network = [f"--peer={point['peer']}", f"--width_multiplier={point['width']:g}"]
+        else:
+            network = [f"--genotype={point['genotype']}"]
+        run_dir = point["train_dir"] if seed is None else point["seed_dirs"][seed]
+        return ([f"--flagfile={c.train_flagfile}"] + self._data_args()
+                + shlex.split(c.train_args) + network + [f"--run_dir={run_dir}"]
+                + ([] if seed is None else [f"--seed={seed}"]))
+
+    def stage_train(self, only=None):
         for p in self.points():
             if only is not None and p["name"] != only:
                 continue
             if _completed(os.path.join(p["train_dir"], "train_summary.json")):
                 continue
-            if p["kind"] == "peer":
-                network = [f"--peer={p['peer']}", f"--width_multiplier={p['width']:g}"]
-            else:
-                network = [f"--genotype={p['genotype']}"]
-            argv = ([f"--flagfile={c.train_flagfile}"] + self._data_args()
-                    + shlex.split(c.train_args) + network + [f"--run_dir={p['train_dir']}"])
-            self.run_child("tf_nas_seg.cli.train", argv, os.path.join(p["dir"], "train.log"),
-                           f"train {p['label']}")
+            self.run_child("tf_nas_seg.cli.train", self.train_argv(p),
+                           os.path.join(p["dir"], "train.log"), f"train {p['label']}")
             self.write_results()
+        if only is None:
+            self._train_seeds()
+
+    def _train_seeds(self):
+        """--train_seeds: one round over the chosen points per seed, so that each round
+        adds a training to every point before the next begins."""
+        for seed in self.config.seed_list():
+            for p in self.points():
+                run_dir = p["seed_dirs"].get(seed)
+                if run_dir is None or _completed(os.path.join(run_dir, "train_summary.json")):
+                    continue
+                self.run_child("tf_nas_seg.cli.train", self.train_argv(p, seed),
+                               os.path.join(p["dir"], f"train_seed{seed}.log"),
+                               f"train {p['label']} with seed {seed}")
+                self.write_results()
 
     def _bench_models(self):
         return [os.path.join(p["train_dir"], "model.keras") for p in self.points()]

@@ -265,7 +265,8 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
     open circles of that colour with their mean +- 2 sd drawn as an error bar at their
     mean latency and, where there are enough of them, their least-squares line on
     latency +- 2 residual sd over their latency range; peers black squares; the Pareto
-    front is a dashed step line.
+    front is a dashed step line. A network trained more than once (a sweep's
+    --train_seeds) is drawn at its mean with +- 1 sd of its trainings.
 
     Args:
         rows: Sweep rows (`sweep.results.collect_point`) with `latency_median_ms` and
@@ -279,13 +280,22 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
         `path`.
     """
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    labelled = []  # (x, y) of the searched networks' labels above their point
     for r in rows:
         x, y = r["latency_median_ms"], 100 * r["val_miou"]
         color = _METHOD_COLORS.get(r.get("method"), "0.4")
+        if r.get("val_miou_runs"):  # trained more than once: +- 1 sd of the trainings
+            ax.errorbar(x, y, yerr=100 * r["val_miou_sd"], fmt="none",
+                        color="black" if r["kind"] == "peer" else color, lw=1,
+                        capsize=2, zorder=3)
         if r["kind"] == "searched":
             ax.scatter(x, y, s=60, color=color, edgecolor="black", zorder=4)
-            ax.annotate(r["label"], (x, y), xytext=(5, 5), textcoords="offset points",
-                        fontsize=8, color=color)
+            # a label that would overlap an earlier one near it goes under its point
+            near = any(abs(x - lx) < 1.5 and abs(y - ly) < 1.0 for lx, ly in labelled)
+            if not near:
+                labelled.append((x, y))
+            ax.annotate(r["label"], (x, y), xytext=(5, -12 if near else 5),
+                        textcoords="offset points", fontsize=8, color=color)
         elif r["kind"] == "peer":
             ax.scatter(x, y, s=60, marker="s", color="black", zorder=4)
             ax.annotate(r["label"], (x, y), xytext=(5, -11), textcoords="offset points",
@@ -321,7 +331,12 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
     if any(r["kind"] == "peer" for r in rows):
         ax.scatter([], [], s=60, marker="s", color="black", label="hand-designed peers")
     ax.set_xlabel("measured latency, batch 1 (ms, median)")
-    ax.set_ylabel("val mIoU, final checkpoint (%)")
+    if any(r.get("val_miou_runs") for r in rows):
+        ax.errorbar([], [], yerr=[], fmt="none", color="0.4", lw=1, capsize=2,
+                    label="trained several times: mean +- 1 sd")
+        ax.set_ylabel("val mIoU, final checkpoint, mean over trainings (%)")
+    else:
+        ax.set_ylabel("val mIoU, final checkpoint (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "accuracy against measured latency", fontsize=10)
