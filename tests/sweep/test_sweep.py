@@ -192,6 +192,9 @@ def test_train_seeds_train_the_chosen_points_again_and_score_their_mean(sweep, t
     args = [a for a in args if not a.startswith("--run_dir")] + [f"--run_dir={sweep_dir}"]
     result = _run("sweep", *args, "--train_seeds=3", "--seed_points=nope")
     assert result.returncode == 2 and "--seed_points: no point named ['nope']" in result.stderr
+    result = _run("sweep", *args, "--train_seeds=0,3")  # 0: the flagfile's seed
+    assert result.returncode == 2 and "repeats the seed of the first trainings (0" in (
+        result.stderr)
     seeded = args + ["--train_seeds=3", "--seed_points=peer_fast_scnn_w0.25"]
     result = _run("sweep", *seeded)
     assert result.returncode == 0, result.stderr[-3000:]

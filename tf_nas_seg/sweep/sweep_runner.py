@@ -153,6 +153,16 @@ class SweepRunner:
             raise SweepError("--seed_points names the points trained again with "
                              "--train_seeds, which is empty: give the seeds, e.g. "
                              "--train_seeds=1,2")
+        if c.seed_list():
+            from tf_nas_seg.train.train_config import TrainConfig
+
+            first = parse_command_config(TrainConfig, [f"--flagfile={c.train_flagfile}"]
+                                         + shlex.split(c.train_args), "training").seed
+            if first in c.seed_list():
+                raise SweepError(f"--train_seeds={c.train_seeds} repeats the seed of the "
+                                 f"first trainings ({first}, from --train_flagfile and "
+                                 "--train_args): the same training twice would count as "
+                                 "two; give other seeds")
 
     def _data_args(self):
         return [f"--data_dir={self.config.data_dir}"] if self.config.data_dir else []
