@@ -187,3 +187,29 @@ def test_training_seeds_must_be_integers():
     assert SweepConfig(train_seeds="2, 1,2").seed_list() == [2, 1]
     with pytest.raises(Exception, match="--train_seeds: 'x' is not a seed"):
         SweepConfig(train_seeds="1,x")
+
+
+def test_pareto_labels_of_close_points_do_not_overlap(tmp_path):
+    """Searched networks a fraction of a ms and a point apart get labels that do not
+    cover each other (each tries places around its point)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tf_nas_seg.viz.figures import _place_labels
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    points = [(13.4, 51.2), (14.0, 52.2), (16.3, 51.0), (16.1, 51.9)]
+    ax.scatter(*zip(*points))
+    ax.set_xlim(12, 34)
+    ax.set_ylim(44, 56)  # the study's ranges: these labels would collide
+    names = ["autortnet =16.5 ms", "autortnet ≤19 ms", "autortnet ≤23 ms", "fast_scnn"]
+    _place_labels(fig, ax, [(name, xy, "C1") for name, xy in zip(names, points)])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 4
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not boxes[i].overlaps(boxes[j]), (ax.texts[i], ax.texts[j])
+    plt.close(fig)

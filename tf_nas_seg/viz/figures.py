@@ -258,6 +258,35 @@ def draw_latency_scatter(predicted, measured, path, title="", summary=None):
 _METHOD_COLORS = {"cas": "tab:blue", "autortnet": "tab:orange", "darts": "tab:green"}
 
 
+# Where a point's label may go, in points from it (tried in order): right, above or
+# below, then left.
+_LABEL_OFFSETS = (((6, 4), "left"), ((6, -11), "left"), ((6, 13), "left"),
+                  ((6, -20), "left"), ((-6, 4), "right"), ((-6, -11), "right"),
+                  ((-6, 13), "right"), ((-6, -20), "right"), ((6, 22), "left"),
+                  ((6, -29), "left"))
+
+
+def _place_labels(fig, ax, labels):
+    """Annotates each (text, (x, y), colour) at the first offset where its text overlaps
+    neither an earlier label nor a labelled point (close points of a sweep otherwise
+    print their names over each other)."""
+    ax.autoscale_view()
+    renderer = fig.canvas.get_renderer()
+    points = [ax.transData.transform(xy) for _, xy, _ in labels]
+    placed = []
+    for text, xy, color in labels:
+        for k, (offset, align) in enumerate(_LABEL_OFFSETS):
+            note = ax.annotate(text, xy, xytext=offset, textcoords="offset points",
+                               fontsize=8, color=color, ha=align)
+            box = note.get_window_extent(renderer).expanded(1.05, 1.1)
+            clear = not any(box.overlaps(other) for other in placed) and not any(
+                box.contains(px, py) for px, py in points)
+            if clear or k == len(_LABEL_OFFSETS) - 1:
+                placed.append(box)
+                break
+            note.remove()
+
+
 def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
     """mIoU against measured latency, one labelled point per network of a sweep.
 
@@ -280,7 +309,7 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
         `path`.
     """
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
-    labelled = []  # (x, y) of the searched networks' labels above their point
+    labels = []  # (text, (x, y), colour) of the searched networks and the peers
     for r in rows:
         x, y = r["latency_median_ms"], 100 * r["val_miou"]
         color = _METHOD_COLORS.get(r.get("method"), "0.4")
@@ -290,16 +319,10 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
                         capsize=2, zorder=3)
         if r["kind"] == "searched":
             ax.scatter(x, y, s=60, color=color, edgecolor="black", zorder=4)
-            # a label that would overlap an earlier one near it goes under its point
-            near = any(abs(x - lx) < 1.5 and abs(y - ly) < 1.0 for lx, ly in labelled)
-            if not near:
-                labelled.append((x, y))
-            ax.annotate(r["label"], (x, y), xytext=(5, -12 if near else 5),
-                        textcoords="offset points", fontsize=8, color=color)
+            labels.append((r["label"], (x, y), color))
         elif r["kind"] == "peer":
             ax.scatter(x, y, s=60, marker="s", color="black", zorder=4)
-            ax.annotate(r["label"], (x, y), xytext=(5, -11), textcoords="offset points",
-                        fontsize=8)
+            labels.append((r["label"], (x, y), "black"))
         else:
             ax.scatter(x, y, s=26, facecolor="none", edgecolor=color, zorder=3)
     for method, s in (random_stats or {}).items():
@@ -330,6 +353,7 @@ def draw_pareto(rows, front, random_stats=None, path="pareto.png", title=""):
         ax.scatter([], [], s=26, facecolor="none", edgecolor="0.4", label="random")
     if any(r["kind"] == "peer" for r in rows):
         ax.scatter([], [], s=60, marker="s", color="black", label="hand-designed peers")
+    _place_labels(fig, ax, labels)
     ax.set_xlabel("measured latency, batch 1 (ms, median)")
     if any(r.get("val_miou_runs") for r in rows):
         ax.errorbar([], [], yerr=[], fmt="none", color="0.4", lw=1, capsize=2,
