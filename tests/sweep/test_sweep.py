@@ -180,6 +180,7 @@ def test_random_networks_drawn_for_other_searches_are_refused(sweep):
         runner.stage_random()
 
 
+@pytest.mark.slow  # one more training and two sweep runs (~30 s); the scoring is tested fast
 def test_train_seeds_train_the_chosen_points_again_and_score_their_mean(sweep, tmp_path):
     """A finished sweep resumed with --train_seeds trains only --seed_points again, each
     with its seed, into train_seedS/; the row's score is the mean, the table gives the
