@@ -400,6 +400,54 @@ def test_a_search_added_after_the_draw_keeps_the_random_networks_of_the_named_ba
         wrong.stage_random()
 
 
+def test_random_near_draws_its_own_group_in_the_band_of_the_named_searches(sweep, tmp_path):
+    """--random_near adds random networks drawn around the named searches' predicted
+    latency, from a stream of their own: the wide band's draw is untouched, the new
+    points join the sweep, and a drawn group refuses another band fraction."""
+    import shutil
+
+    from tf_nas_seg.space.genotype import Genotype
+    from tf_nas_seg.sweep.random_archs import predict_ms
+    from tf_nas_seg.sweep.sweep_config import SweepConfig
+    from tf_nas_seg.sweep.sweep_runner import SweepError, SweepRunner
+
+    source, _, _ = sweep
+    sweep_dir = tmp_path / "near"
+    shutil.copytree(source, sweep_dir)
+    config = {**json.loads((sweep_dir / "config.json").read_text()),
+              "run_dir": str(sweep_dir)}
+    wide = (sweep_dir / "points" / "random_cas_samples.json").read_bytes()
+    near = {**config, "random_near": 2, "random_near_band": 1.0,
+            "random_near_from": "cas_lambda0.01"}
+    runner = SweepRunner(SweepConfig(**near))
+    runner.stage_random()
+    assert (sweep_dir / "points" / "random_cas_samples.json").read_bytes() == wide
+    samples = json.loads((sweep_dir / "points" / "random_cas_near_samples.json").read_text())
+    assert samples["band_points"] == ["cas_lambda0.01"] and samples["stream"] == 7920
+    low, high, fraction = samples["band"]
+    assert fraction == 1.0 and len(samples["archs"]) == 2
+    space, table = runner._random_space("cas")
+    searched = Genotype.load(str(sweep_dir / "points" / "cas_lambda0.01" / "search" /
+                                 "genotype.json"))
+    assert low == high == pytest.approx(predict_ms(table, space, searched), rel=1e-6)
+    wide_archs = [a["genotype"] for a in json.loads(wide)["archs"]]
+    for i, arch in enumerate(samples["archs"]):
+        genotype = Genotype.load(str(sweep_dir / "points" / f"random_cas_near_{i:02d}" /
+                                     "genotype.json"))
+        assert genotype.to_json() == arch["genotype"]
+        predicted = predict_ms(table, space, genotype)
+        assert predicted == pytest.approx(arch["predicted_ms"], rel=1e-6)
+        assert 0.0 <= predicted <= 2 * high * (1 + 1e-6)
+    assert samples["archs"][0]["genotype"] != wide_archs[0]  # another stream
+    points = {p["name"]: p for p in runner.points()}
+    assert points["random_cas_near_01"]["label"] == "random cas near 1"
+    assert points["random_cas_near_01"]["kind"] == "random"
+    with pytest.raises(SweepError, match="drawn within 1 of the searched latencies"):
+        SweepRunner(SweepConfig(**{**near, "random_near_band": 0.5})).stage_random()
+    with pytest.raises(ValueError, match="needs --cost=latency"):
+        SweepConfig(**{**near, "cost": "macs", "random_band": 0.0})
+
+
 def test_budgets_must_be_positive():
     from tf_nas_seg.sweep.sweep_config import SweepConfig
 

@@ -54,7 +54,8 @@ def predict_ms(table, space, genotype):
     return float(table.predict([e.key for e in profile.network_entries(space, genotype)]))
 
 
-def sample_random_archs(space, count, seed, table=None, band=None, max_draws=20000):
+def sample_random_archs(space, count, seed, table=None, band=None, max_draws=20000,
+                        stream=7919):
     """`count` random architectures of `space`, optionally inside a latency band.
 
     Args:
@@ -68,6 +69,8 @@ def sample_random_archs(space, count, seed, table=None, band=None, max_draws=200
         band: None, or (low_ms, high_ms, fraction): keep draws predicted within
             [low * (1 - fraction), high * (1 + fraction)].
         max_draws: Draws tried in all before giving up.
+        stream: Names the random stream with `seed`: two groups of random networks of
+            one sweep (the wide band and the near one) draw from different streams.
 
     Returns:
         [RandomArch], in the order drawn.
@@ -81,7 +84,7 @@ def sample_random_archs(space, count, seed, table=None, band=None, max_draws=200
                             "random network's latency: pass --cost=latency with a table, "
                             "or --random_band=0")
     profile = get_profile(space["method"])
-    rng = np.random.default_rng([seed, 7919])  # a stream of its own
+    rng = np.random.default_rng([seed, stream])  # a stream of its own
     lo = hi = None
     if band is not None:
         low, high, fraction = band

@@ -46,8 +46,8 @@ def collect_point(point, bench_entry=None, space_table=None):
         space_table: (space, LatencyTable or None) of its method, for the prediction.
     """
     row = {k: point.get(k) for k in ("name", "label", "kind", "method", "lambda", "target",
-                                     "form", "peer", "width", "index")}
-    row = {k: v for k, v in row.items() if v is not None}
+                                     "form", "peer", "width", "index", "group")}
+    row = {k: v for k, v in row.items() if v not in (None, "")}
     row["status"] = "pending"
     if point["kind"] == "searched":
         search = _read(os.path.join(point["search_dir"], "search_summary.json"))

@@ -18,6 +18,9 @@ RESUMABLE_CHANGES = ("run_dir", "bench_runs", "bench_warmup", "threads", "peers"
                      "random", "stop_after", "lambdas", "autortnet_lambdas", "order",
                      "targets", "autortnet_targets", "exact_targets",
                      "autortnet_exact_targets", "random_band_from", "min_free_mib",
+                     # more random networks near the searched ones add points; the band
+                     # they are drawn in may not change (their samples file says so)
+                     "random_near", "random_near_from", "random_near_band",
                      # more trainings of a network add to its mean; none is redone
                      "train_seeds", "seed_points",
                      # where the flagfiles are may change (a moved checkout, another
@@ -152,6 +155,22 @@ class SweepConfig(ThreadsSection, DiskSection):
                                     "searched point of the method. Naming them lets a "
                                     "search be added after the random networks were "
                                     "drawn without drawing them again.")
+    random_near: int = setting(0, "More random architectures per method, drawn in a "
+                               "tight band around the predicted latencies of the "
+                               "searched networks named by --random_near_from "
+                               "(--random_near_band), trained with the same recipe and "
+                               "named random_<method>_near_NN: the random networks of "
+                               "the wide band are mostly slower than the searched ones, "
+                               "so these measure the random line where the searched "
+                               "networks are instead of extrapolating it. They join the "
+                               "random baseline (mean, sd, line).", lower=0, upper=1000)
+    random_near_band: float = setting(0.05, "Fraction around the predicted-latency range "
+                                      "of the --random_near_from networks that the "
+                                      "--random_near networks are drawn in.", lower=0.0,
+                                      upper=10.0)
+    random_near_from: str = setting("", "Searched points whose predicted latencies set the "
+                                    "--random_near band, comma-separated point names; "
+                                    "empty: every searched point of the method.")
     random_seed: int = setting(0, "Seed of the random architectures.", lower=0,
                                upper=2 ** 31 - 1)
     peers: str = setting("fast_scnn,bisenetv2", "Hand-designed networks trained with the "
@@ -202,6 +221,13 @@ class SweepConfig(ThreadsSection, DiskSection):
             raise ConfigError(f"--random_band={self.random_band} selects random networks by "
                              "their table-predicted latency, which needs --cost=latency; "
                              "pass --random_band=0 to draw from the whole space")
+        if self.random_near and self.cost != "latency":
+            raise ConfigError(f"--random_near={self.random_near} draws random networks by "
+                             "their table-predicted latency, which needs --cost=latency; "
+                             "pass --random_near=0")
+        if self.random_near and not self.random_near_band:
+            raise ConfigError("--random_near_band=0 leaves no latency to draw the "
+                             "--random_near networks in: give a fraction such as 0.05")
         self.seed_list()  # checks the seeds
         for name in ("search_args", "cas_search_args", "autortnet_search_args", "train_args",
                      "table_args"):
@@ -215,6 +241,11 @@ class SweepConfig(ThreadsSection, DiskSection):
 
     def random_method_list(self):
         return split_list(self.random_methods) or self.method_list()
+
+    def drawn_method_list(self):
+        """The methods random networks are drawn from (none without --random or
+        --random_near)."""
+        return self.random_method_list() if self.random or self.random_near else []
 
     def peer_list(self):
         """[(peer name, width multiplier)] of --peers ("fast_scnn,bisenetv2:0.5")."""

@@ -81,7 +81,8 @@ def label_of(point):
     if point["kind"] == "searched":
         return f"{point['method']} λ={point['lambda']:g}"
     if point["kind"] == "random":
-        return f"random {point['method']} {point['index']}"
+        group = f"{point['group']} " if point.get("group") else ""
+        return f"random {point['method']} {group}{point['index']}"
     return point["peer"] if point["width"] == 1.0 else f"{point['peer']} x{point['width']:g}"
 
 
@@ -126,7 +127,7 @@ class SweepRunner:
     def _check_inputs(self):
         c = self.config
         needed = [("train_flagfile", c.train_flagfile)]
-        methods = set(c.method_list()) | (set(c.random_method_list()) if c.random else set())
+        methods = set(c.method_list()) | set(c.drawn_method_list())
         needed += [(f"{m}_flagfile", c.flagfile(m)) for m in sorted(methods)]
         needed += [(f"{m}_table", c.table(m)) for m in sorted(methods) if c.table(m)]
         for name, path in needed:
@@ -134,16 +135,18 @@ class SweepRunner:
                 raise SweepError(f"--{name}={path}: no such file")
         if c.data_dir and not os.path.isdir(c.data_dir):
             raise SweepError(f"--data_dir={c.data_dir}: no such directory")
-        if not (c.method_list() or (c.random and c.random_method_list()) or c.peer_list()):
+        if not (c.method_list() or c.drawn_method_list() or c.peer_list()):
             raise SweepError("nothing to sweep: give --methods, --random with "
                              "--random_methods, or --peers")
-        if c.random and c.random_band:
+        for flag, on, off in (("--random_band", c.random and c.random_band,
+                               "--random_band=0"),
+                              ("--random_near", c.random_near, "--random_near=0")):
             missing = [m for m in c.random_method_list() if m not in c.method_list()]
-            if missing:
-                raise SweepError(f"--random_band draws random {missing} networks around the "
+            if on and missing:
+                raise SweepError(f"{flag} draws random {missing} networks around the "
                                  "searched ones of the same method, and there is no "
                                  f"search of {missing}: add them to --methods or pass "
-                                 "--random_band=0")
+                                 f"{off}")
         names = {p["name"] for p in self.points()}
         unknown = [n for n in c.seed_point_list() if n not in names]
         if unknown:
@@ -221,11 +224,13 @@ class SweepRunner:
             name = f"peer_{peer}" if width == 1.0 else f"peer_{peer}_w{width:g}"
             points.append({"name": name, "kind": "peer", "peer": peer, "width": width,
                            "dir": os.path.join(self.dir, "points", name)})
-        for method in c.random_method_list() if c.random else ():
-            for i in range(c.random):
-                name = f"random_{method}_{i:02d}"
-                points.append({"name": name, "kind": "random", "method": method,
-                               "index": i, "dir": os.path.join(self.dir, "points", name)})
+        for method in c.drawn_method_list():
+            for group, count in (("", c.random), ("near_", c.random_near)):
+                for i in range(count):
+                    name = f"random_{method}_{group}{i:02d}"
+                    points.append({"name": name, "kind": "random", "method": method,
+                                   "index": i, "group": group.rstrip("_"),
+                                   "dir": os.path.join(self.dir, "points", name)})
         seeded = set(c.seed_point_list())
         for p in points:
             p["label"] = label_of(p)
@@ -320,7 +325,7 @@ class SweepRunner:
         c = self.config
         if c.cost != "latency":
             return
-        methods = set(c.method_list()) | (set(c.random_method_list()) if c.random else set())
+        methods = set(c.method_list()) | set(c.drawn_method_list())
         for method in sorted(methods):
             if c.table(method):
                 continue
@@ -377,70 +382,87 @@ class SweepRunner:
             space = without_multiscale(space)  # as the searched backbones: no MS cell
         return space, table
 
-    def _band_points(self, method):
-        """The searched points of `method` whose predicted latencies set the random
-        networks' band (--random_band_from, or all of them; none without a band)."""
-        c = self.config
-        if not c.random_band:
-            return []
+    def _band_points(self, method, names, flag):
+        """The searched points of `method` named in `names` (comma-separated; empty: all
+        of them) whose predicted latencies set a band of random networks."""
         searched = [p for p in self.points() if p["kind"] == "searched"
                     and p["method"] == method]
-        named = split_list(c.random_band_from)
+        named = split_list(names)
         if not named:
             return searched
         known = {p["name"] for p in self.points() if p["kind"] == "searched"}
         unknown = sorted(set(named) - known)
         if unknown:
-            raise SweepError(f"--random_band_from names {unknown}, which are not searched "
+            raise SweepError(f"{flag} names {unknown}, which are not searched "
                              f"points of this sweep; choose from {sorted(known)}")
         return [p for p in searched if p["name"] in named]
 
     def stage_random(self):
+        c = self.config
+        for method in c.drawn_method_list():
+            # the wide band (--random, --random_band) and the near one (--random_near):
+            # each group has its own samples file and its own stream of draws
+            if c.random:
+                self._draw_random(
+                    method, "", c.random, c.random_band,
+                    self._band_points(method, c.random_band_from, "--random_band_from")
+                    if c.random_band else [], stream=7919)
+            if c.random_near:
+                self._draw_random(
+                    method, "near_", c.random_near, c.random_near_band,
+                    self._band_points(method, c.random_near_from, "--random_near_from"),
+                    stream=7920)
+
+    def _draw_random(self, method, group, count, fraction, in_band, stream):
+        """Draws (once) `count` random `method` networks predicted within `fraction`
+        around the latencies of the searched points `in_band` (no band when empty) and
+        writes their genotypes to points/random_<method>_<group>NN/."""
         from tf_nas_seg.sweep.random_archs import predict_ms, sample_random_archs
 
         c = self.config
-        if not c.random:
-            return
-        for method in c.random_method_list():
-            path = os.path.join(self.dir, "points", f"random_{method}_samples.json")
-            stored = _read_json(path)
-            in_band = self._band_points(method)
-            band_points = sorted(p["name"] for p in in_band)
-            if stored is not None and stored.get("band_points", []) != band_points:
-                raise SweepError(
-                    f"the random {method} networks in {path} were drawn in the latency band "
-                    f"of the searches {stored.get('band_points')}, and the sweep now has "
-                    f"{band_points}: delete {path} and the random_{method}_* points that "
-                    "have not been trained to draw them again, or keep the old --lambdas")
-            if stored is not None and len(stored["archs"]) >= c.random:
-                archs = stored["archs"][:c.random]
-            else:
-                space, table = self._random_space(method)
-                band = None
-                searched = []
-                if c.random_band:
-                    for p in in_band:
-                        searched.append(predict_ms(table, space,
-                                                   Genotype.load(p["genotype"])))
-                    band = (min(searched), max(searched), c.random_band)
-                sampled = sample_random_archs(space, c.random, c.random_seed, table=table,
-                                              band=band)
-                archs = [a.to_json() for a in sampled]
-                if stored is not None and archs[:len(stored["archs"])] != stored["archs"]:
-                    raise SweepError(f"{path} holds other random architectures than this "
-                                     "sweep's settings draw; use a new --run_dir")
-                write_json_atomic(path, {
-                    "method": method, "seed": c.random_seed, "band": band,
-                    "band_points": band_points,
-                    "searched_predicted_ms": searched, "space": space, "archs": archs})
-                _say(f"drew {len(archs)} random {method} architectures"
-                     + (f" predicted within {band[0] * (1 - band[2]):.1f}-"
-                        f"{band[1] * (1 + band[2]):.1f} ms" if band else ""))
-            for i, arch in enumerate(archs):
-                genotype_path = os.path.join(self.dir, "points", f"random_{method}_{i:02d}",
-                                             "genotype.json")
-                if not os.path.exists(genotype_path):
-                    Genotype.from_json(arch["genotype"]).save(genotype_path)
+        path = os.path.join(self.dir, "points", f"random_{method}_{group}samples.json")
+        stored = _read_json(path)
+        band_points = sorted(p["name"] for p in in_band)
+        flag = "--random_near_from" if group else "--random_band_from"
+        if stored is not None and stored.get("band_points", []) != band_points:
+            raise SweepError(
+                f"the random {method} networks in {path} were drawn in the latency band "
+                f"of the searches {stored.get('band_points')}, and the sweep now has "
+                f"{band_points}: delete {path} and the random_{method}_{group}* points that "
+                f"have not been trained to draw them again, or keep the old {flag}")
+        if stored is not None and stored.get("band") and stored["band"][2] != fraction:
+            raise SweepError(
+                f"the random {method} networks in {path} were drawn within "
+                f"{stored['band'][2]:g} of the searched latencies, and the sweep now asks "
+                f"for {fraction:g}: keep the old --random{'_near' if group else ''}_band, "
+                "or delete the file and the untrained points to draw them again")
+        if stored is not None and len(stored["archs"]) >= count:
+            archs = stored["archs"][:count]
+        else:
+            space, table = self._random_space(method)
+            band, searched = None, []
+            if in_band:
+                searched = [predict_ms(table, space, Genotype.load(p["genotype"]))
+                            for p in in_band]
+                band = (min(searched), max(searched), fraction)
+            sampled = sample_random_archs(space, count, c.random_seed, table=table,
+                                          band=band, stream=stream)
+            archs = [a.to_json() for a in sampled]
+            if stored is not None and archs[:len(stored["archs"])] != stored["archs"]:
+                raise SweepError(f"{path} holds other random architectures than this "
+                                 "sweep's settings draw; use a new --run_dir")
+            write_json_atomic(path, {
+                "method": method, "seed": c.random_seed, "band": band,
+                "band_points": band_points, "stream": stream,
+                "searched_predicted_ms": searched, "space": space, "archs": archs})
+            _say(f"drew {len(archs)} random {method} {group.rstrip('_') or 'band'} "
+                 "architectures" + (f" predicted within {band[0] * (1 - band[2]):.2f}-"
+                                    f"{band[1] * (1 + band[2]):.2f} ms" if band else ""))
+        for i, arch in enumerate(archs):
+            genotype_path = os.path.join(self.dir, "points", f"random_{method}_{group}{i:02d}",
+                                         "genotype.json")
+            if not os.path.exists(genotype_path):
+                Genotype.from_json(arch["genotype"]).save(genotype_path)
 
     def train_argv(self, point, seed=None):
         """bin/train's flags for `point` (the flagfile's seed, or `seed` into its
@@ -527,7 +549,7 @@ class SweepRunner:
         tables = {}
         if self.config.cost == "latency":
             for method in set(self.config.method_list()) | set(
-                    self.config.random_method_list() if self.config.random else ()):
+                    self.config.drawn_method_list()):
                 if os.path.exists(self.table_path(method)):
                     tables[method] = self._random_space(method)
         return [collect_point(p, by_model.get(os.path.join(p["train_dir"], "model.keras")),
