@@ -28,9 +28,12 @@ demo: install
 	    --sizes=64x128 --runs=50 --warmup=5 --out=$(RUN_DIR)/bench/bench.json \
 	    --markdown=$(RUN_DIR)/bench/bench.md
 
+# The default tier in TEST_WORKERS processes (pytest-xdist; a module's tests share one).
+TEST_WORKERS ?= 2
+
 test: install
 	$(BIN)/ruff check --quiet .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
