@@ -19,6 +19,7 @@ from tf_nas_seg.ops.batch_norm import synchronize_batch_norms
 from tf_nas_seg.utils.distribute import (Distribution, ReducedAdam, check_workers_agree,
                                         lock_directory, make_distribution,
                                         worker_failures_reported)
+from tf_nas_seg.utils.background import OneAtATime
 from tf_nas_seg.utils.json_files import read_json
 from tf_nas_seg.utils.fused_sgd import FusedSGD
 from tf_nas_seg.utils.run_state import (NonfiniteSteps, RunLock, StopSignals,
@@ -184,43 +185,65 @@ class SearchRunner:
                                         *self.target_hw)
 
     def _write_epoch_outputs(self, epoch, metrics, writer):
+        """Writes the epoch's genotype, history and scalars now, and hands its figures
+        to the drawing thread (`_draw_epoch_figures`)."""
         genotype = self.model.derive()
         genotype.save(os.path.join(self.run_dir, "genotypes", f"epoch_{epoch:04d}.json"))
         plots = os.path.join(self.run_dir, "plots")
-        panels = self.model.arch_panels()
-        images = {}
-        for cell_type in self.model.cell_logits():
-            images[cell_type] = draw_cell(genotype.cell(cell_type),
-                                          os.path.join(plots, f"cell_{cell_type}.png"),
-                                          title=f"{cell_type} cell, epoch {epoch}")
-        images["arch_weights"] = draw_arch_weights(
-            {k: v for k, v in panels.items()}, os.path.join(plots, "arch_weights.png"))
+        panels = {k: (np.asarray(p), list(o), list(e))
+                  for k, (p, o, e) in self.model.arch_panels().items()}
         # The op probabilities behind that figure, so bin/plot can redraw it from files.
         write_json_atomic(os.path.join(plots, "arch_weights.json"), {
-            "epoch": epoch, "panels": {k: {"probabilities": np.asarray(p).tolist(),
-                                           "ops": list(o), "edges": list(e)}
+            "epoch": epoch, "panels": {k: {"probabilities": p.tolist(), "ops": o,
+                                           "edges": e}
                                        for k, (p, o, e) in panels.items()}})
         metrics = {**metrics, **self.model.epoch_metrics()}
         self.history = [h for h in self.history if h["epoch"] < epoch] + [
             dict(epoch=epoch, step=int(self.global_step), **metrics)]
         write_json_atomic(os.path.join(self.run_dir, "history.json"), self.history)
-        images.update(self.method.epoch_figures(self.history, plots, self.layout,
-                                                self.config))
-        images["progress"] = draw_search_progress(
-            self.history, os.path.join(plots, "search_progress.png"), self.cost_unit)
-        with writer.as_default(step=int(self.global_step)):
+        step = int(self.global_step)
+        with writer.as_default(step=step):
             for name, value in metrics.items():
                 tf.summary.scalar(f"epoch/{name}", value)
             for cell_type, (probs, ops_, labels) in panels.items():
                 for e, label in enumerate(labels):
                     for o, op in enumerate(ops_):
                         tf.summary.scalar(f"alpha_{cell_type}/{label}/{op}", probs[e, o])
+            tf.summary.text("genotype", json.dumps(genotype.to_json()))
+        writer.flush()
+        cells = {t: genotype.cell(t) for t in self.model.cell_logits()}
+        history = [dict(h) for h in self.history]
+        # drawn after the epoch's checkpoint (`_start_figures`): the checkpoint is
+        # Python work too, and drawing beside it slowed it more than it saved
+        self._epoch_figures = lambda: self._draw_epoch_figures(epoch, cells, panels,
+                                                               history, writer, step)
+        return genotype
+
+    def _start_figures(self):
+        """Hands the epoch's figures to the drawing thread (they overlap the next epoch's
+        steps, which release the GIL in their compiled function)."""
+        figures, self._epoch_figures = getattr(self, "_epoch_figures", None), None
+        if figures is not None:
+            self._figures.submit(figures)
+
+    def _draw_epoch_figures(self, epoch, cells, panels, history, writer, step):
+        """The epoch's figures (cells, op probabilities, progress, the method's) as PNG
+        files and TensorBoard images. Runs on the drawing thread, from copies."""
+        plots = os.path.join(self.run_dir, "plots")
+        images = {}
+        for cell_type, cell in cells.items():
+            images[cell_type] = draw_cell(cell, os.path.join(plots, f"cell_{cell_type}.png"),
+                                          title=f"{cell_type} cell, epoch {epoch}")
+        images["arch_weights"] = draw_arch_weights(
+            panels, os.path.join(plots, "arch_weights.png"))
+        images.update(self.method.epoch_figures(history, plots, self.layout, self.config))
+        images["progress"] = draw_search_progress(
+            history, os.path.join(plots, "search_progress.png"), self.cost_unit)
+        with writer.as_default(step=step):
             for name, path in images.items():
                 png = tf.io.decode_png(tf.io.read_file(path), channels=3)
                 tf.summary.image(f"plots/{name}", png[None], max_outputs=1)
-            tf.summary.text("genotype", json.dumps(genotype.to_json()))
         writer.flush()
-        return genotype
 
     # Main loop --------------------------------------------------------------------
     def run(self):
@@ -242,7 +265,8 @@ class SearchRunner:
                               "untested there); run without them, or on one device")
         with RunLock(lock_directory(self.run_dir, self.dist), "bin/search", SearchError,
                      min_free_mib=self.config.min_free_mib), \
-                graph_optimizer(self.config.graph_optimizer) as applied:
+                graph_optimizer(self.config.graph_optimizer) as applied, \
+                OneAtATime("figures") as self._figures:
             logging.info("graph optimizer (Grappler): %s (--graph_optimizer=%s)", applied,
                          self.config.graph_optimizer)
             return self._run()
@@ -364,8 +388,10 @@ class SearchRunner:
                     genotype = (self._write_epoch_outputs(epoch, metrics, writer)
                                 if self.dist.is_chief else model.derive())
                     self._save(step)
+                    self._start_figures()
                     logging.info("epoch %d: %s genotype %s", epoch + 1, metrics,
                                  json.dumps(genotype.to_json()["cells"]))
+        self._figures.wait()  # the last epoch's figures, before the summary says done
         if step < c.iterations:
             self._save(step)
             summary = {"status": "interrupted", "iterations_done": step,
