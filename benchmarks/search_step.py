@@ -10,7 +10,7 @@ Each is a compiled `tf.function`; the figure is the median of --repeats runs aft
 --warmup runs (the first call traces and is reported separately). Peak memory is the
 process's maximum resident set size after each phase.
 
-    python benchmarks/search_step.py [--repeats=10] [--only=darts] [--second_order]
+    python benchmarks/search_step.py [--repeats=10] [--only=darts] [--second_order] [--threads=1]
         [--weight_optimizer=keras_sgd] [--count_only] [--graph_optimizer=on]
         [--bn_running_stats] [--cas_size=camvid]
 
@@ -57,6 +57,8 @@ flags.DEFINE_enum("graph_optimizer", "auto", ["auto", "on", "off"], "Grappler: a
                   "bin/search's --graph_optimizer (auto: off without a GPU).")
 flags.DEFINE_bool("bn_running_stats", False, "Update batch-norm moving statistics in the "
                   "step, as bin/search's --bn_running_stats.")
+flags.DEFINE_integer("threads", 1, "TensorFlow intra-op threads, as bin/search's --threads "
+                     "(default 1; 0: one per core).", lower_bound=0)
 flags.DEFINE_enum("cas_size", "demo", ["demo", "camvid"], "CAS supernet configuration: "
                   "configs/demo.cfg's or configs/camvid.cfg's.")
 FLAGS = flags.FLAGS
@@ -128,6 +130,8 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
 def main(argv):
     del argv
     keras.utils.set_random_seed(0)
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     graph_optimizer = set_graph_optimizer(FLAGS.graph_optimizer)
     rng = np.random.default_rng(0)
     results = []

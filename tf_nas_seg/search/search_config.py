@@ -23,6 +23,19 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection,
     `tf_nas_seg.config_sections`; the fields below are the search's own.
     """
 
+    # NOTE: the search's own default (RunSection's is 0, one per core): a supernet step
+    # is thousands of small ops, many independent (the candidates of each mixed op), so
+    # one thread per op with the inter-op pool running several at once beats splitting
+    # each op across cores. Measured on 2 cores (docs/DESIGN.md, "Threads"): the demo's
+    # step 0.37 s with 1 against 0.90 s with 0; the CamVid-size CAS step 1.26 s against
+    # 1.71 s.
+    threads: int = setting(1, "TensorFlow intra-op threads of the search; 0: one per "
+                           "core. The default, 1, runs each of the supernet's many small "
+                           "ops on one thread while the inter-op pool (one thread per "
+                           "core) runs independent ops side by side: faster than "
+                           "splitting each op on CPUs (docs/DESIGN.md, \"Threads\").",
+                           lower=0, upper=1024)
+
     # Stage and relaxation.
     stage: str = setting("backbone", "CAS stage: 'backbone' searches the normal and "
                          "reduction cells; 'multiscale' searches the multi-scale cell on "
