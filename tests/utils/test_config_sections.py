@@ -28,7 +28,8 @@ COMMANDS = {
 }
 # The only section fields a command redeclares, each for another default or help.
 OVERRIDES = {TrainConfig: {"scale_min", "scale_max", "checkpoint_every"},
-             BenchmarkConfig: {"device", "threads"}}
+             BenchmarkConfig: {"device", "threads"},
+             SearchConfig: {"threads"}}  # one intra-op thread (docs/DESIGN.md, "Threads")
 
 
 def _fields(cls):
@@ -113,3 +114,8 @@ def test_a_run_saved_under_older_setting_names_resumes(tmp_path):
     with pytest.raises(ConfigError, match="size: '360x480' -> '720x960'"):
         check_or_write_config(str(tmp_path), changed, RESUMABLE_CHANGES, ConfigError,
                               renamed=SweepConfig.RENAMED)
+
+
+def test_the_search_defaults_to_one_intra_op_thread():
+    assert SearchConfig().threads == 1 and TrainConfig().threads == 0
+    assert SearchConfig(threads=0).threads == 0
