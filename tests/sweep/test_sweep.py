@@ -446,6 +446,10 @@ def test_random_near_draws_its_own_group_in_the_band_of_the_named_searches(sweep
         SweepRunner(SweepConfig(**{**near, "random_near_band": 0.5})).stage_random()
     with pytest.raises(ValueError, match="needs --cost=latency"):
         SweepConfig(**{**near, "cost": "macs", "random_band": 0.0})
+    elsewhere = SweepRunner(SweepConfig(**{**near, "random": 0, "random_methods": "autortnet",
+                                           "methods": "cas,autortnet"}))
+    with pytest.raises(SweepError, match="names none: name searched points of autortnet"):
+        elsewhere.stage_random()
 
 
 def test_budgets_must_be_positive():

@@ -408,10 +408,14 @@ class SweepRunner:
                     self._band_points(method, c.random_band_from, "--random_band_from")
                     if c.random_band else [], stream=7919)
             if c.random_near:
-                self._draw_random(
-                    method, "near_", c.random_near, c.random_near_band,
-                    self._band_points(method, c.random_near_from, "--random_near_from"),
-                    stream=7920)
+                near = self._band_points(method, c.random_near_from, "--random_near_from")
+                if not near:
+                    raise SweepError(f"--random_near draws random {method} networks near "
+                                     f"searched {method} networks, and --random_near_from="
+                                     f"{c.random_near_from!r} names none: name searched "
+                                     f"points of {method}, or leave it empty for all")
+                self._draw_random(method, "near_", c.random_near, c.random_near_band, near,
+                                  stream=7920)
 
     def _draw_random(self, method, group, count, fraction, in_band, stream):
         """Draws (once) `count` random `method` networks predicted within `fraction`
