@@ -60,6 +60,8 @@ class SearchRunner:
         # run() sets the configured one (it must exist before any TF op); until then,
         # one device.
         self.dist = Distribution(tf.distribute.get_strategy(), "one_device")
+        self._figures = None  # run() sets the drawing thread (OneAtATime)
+        self._epoch_figures = None  # the last epoch's figures, until _start_figures
 
     # Set-up -----------------------------------------------------------------------
     def _check_or_write_config(self):
@@ -185,8 +187,8 @@ class SearchRunner:
                                         *self.target_hw)
 
     def _write_epoch_outputs(self, epoch, metrics, writer):
-        """Writes the epoch's genotype, history and scalars now, and hands its figures
-        to the drawing thread (`_draw_epoch_figures`)."""
+        """Writes the epoch's genotype, history and scalars, and keeps its figures for
+        `_start_figures` to hand to the drawing thread after the checkpoint."""
         genotype = self.model.derive()
         genotype.save(os.path.join(self.run_dir, "genotypes", f"epoch_{epoch:04d}.json"))
         plots = os.path.join(self.run_dir, "plots")
@@ -222,7 +224,7 @@ class SearchRunner:
     def _start_figures(self):
         """Hands the epoch's figures to the drawing thread (they overlap the next epoch's
         steps, which release the GIL in their compiled function)."""
-        figures, self._epoch_figures = getattr(self, "_epoch_figures", None), None
+        figures, self._epoch_figures = self._epoch_figures, None
         if figures is not None:
             self._figures.submit(figures)
 
