@@ -138,10 +138,10 @@ class SweepRunner:
         if not (c.method_list() or c.drawn_method_list() or c.peer_list()):
             raise SweepError("nothing to sweep: give --methods, --random with "
                              "--random_methods, or --peers")
+        missing = [m for m in c.random_method_list() if m not in c.method_list()]
         for flag, on, off in (("--random_band", c.random and c.random_band,
                                "--random_band=0"),
                               ("--random_near", c.random_near, "--random_near=0")):
-            missing = [m for m in c.random_method_list() if m not in c.method_list()]
             if on and missing:
                 raise SweepError(f"{flag} draws random {missing} networks around the "
                                  "searched ones of the same method, and there is no "
@@ -406,7 +406,7 @@ class SweepRunner:
                 self._draw_random(
                     method, "", c.random, c.random_band,
                     self._band_points(method, c.random_band_from, "--random_band_from")
-                    if c.random_band else [], stream=7919)
+                    if c.random_band else [], stream=7919, flag="--random")
             if c.random_near:
                 near = self._band_points(method, c.random_near_from, "--random_near_from")
                 if not near:
@@ -415,30 +415,31 @@ class SweepRunner:
                                      f"{c.random_near_from!r} names none: name searched "
                                      f"points of {method}, or leave it empty for all")
                 self._draw_random(method, "near_", c.random_near, c.random_near_band, near,
-                                  stream=7920)
+                                  stream=7920, flag="--random_near")
 
-    def _draw_random(self, method, group, count, fraction, in_band, stream):
+    def _draw_random(self, method, group, count, fraction, in_band, stream, flag):
         """Draws (once) `count` random `method` networks predicted within `fraction`
         around the latencies of the searched points `in_band` (no band when empty) and
-        writes their genotypes to points/random_<method>_<group>NN/."""
+        writes their genotypes to points/random_<method>_<group>NN/; `flag` ("--random"
+        or "--random_near") names the group's settings in errors."""
         from tf_nas_seg.sweep.random_archs import predict_ms, sample_random_archs
 
         c = self.config
         path = os.path.join(self.dir, "points", f"random_{method}_{group}samples.json")
         stored = _read_json(path)
         band_points = sorted(p["name"] for p in in_band)
-        flag = "--random_near_from" if group else "--random_band_from"
         if stored is not None and stored.get("band_points", []) != band_points:
             raise SweepError(
                 f"the random {method} networks in {path} were drawn in the latency band "
                 f"of the searches {stored.get('band_points')}, and the sweep now has "
                 f"{band_points}: delete {path} and the random_{method}_{group}* points that "
-                f"have not been trained to draw them again, or keep the old {flag}")
+                f"have not been trained to draw them again, or keep the old "
+                f"{flag}{'_from' if group else '_band_from'}")
         if stored is not None and stored.get("band") and stored["band"][2] != fraction:
             raise SweepError(
                 f"the random {method} networks in {path} were drawn within "
                 f"{stored['band'][2]:g} of the searched latencies, and the sweep now asks "
-                f"for {fraction:g}: keep the old --random{'_near' if group else ''}_band, "
+                f"for {fraction:g}: keep the old {flag}_band, "
                 "or delete the file and the untrained points to draw them again")
         if stored is not None and len(stored["archs"]) >= count:
             archs = stored["archs"][:count]
