@@ -93,10 +93,14 @@ def test_resize_like_works_with_dynamic_shapes_in_a_graph():
 @pytest.mark.parametrize("kwargs", [
     {"kernel_sizes": ((3, 3),)}, {"kernel_sizes": ((3, 3), (1, 5)), "strides": 2},
     {"kernel_sizes": ((3, 3),), "dilation_rate": 2},
-    {"kernel_sizes": ((5, 5),), "strides": 2, "dilation_rate": 2}])
+    {"kernel_sizes": ((5, 5),), "strides": 2, "dilation_rate": 2},
+    {"kernel_sizes": ((3, 3), (3, 3)), "strides": 2, "separable": True},
+    {"kernel_sizes": ((5, 5),), "dilation_rate": 2, "separable": True},
+    {"kernel_sizes": ((3, 3),), "strides": 2, "dilation_rate": 2, "separable": True}])
 def test_convolve_is_the_keras_layer_call(kwargs):
-    """`convolve` (the TensorFlow call under Keras's Conv2D, without its Python
-    overhead) gives the layer's output and gradients, eagerly and traced."""
+    """`convolve` (the TensorFlow call under Keras's Conv2D and DepthwiseConv2D,
+    without its Python overhead) gives the layer's output and gradients, eagerly and
+    traced."""
     import tensorflow as tf
 
     from tf_nas_seg.ops.conv_op import ConvOp, convolve
@@ -121,3 +125,21 @@ def test_convolve_is_the_keras_layer_call(kwargs):
         keras_call = wrap(lambda: run(lambda conv, x: conv(x)))()
         for a, b in zip(ours, keras_call):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_convolve_makes_one_node_for_an_undilated_depthwise_convolution():
+    """The fast path is taken: no space-to-batch constants around the kernel."""
+    import tensorflow as tf
+
+    from tf_nas_seg.ops.conv_op import convolve
+
+    conv = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)
+    conv.build((1, 9, 9, 4))
+
+    def op_types(fn):
+        graph = tf.function(fn).get_concrete_function(tf.TensorSpec((1, 9, 9, 4))).graph
+        return [op.type for op in graph.get_operations()]
+
+    ours, through_keras = op_types(lambda x: convolve(conv, x)), op_types(conv)
+    assert ours.count("DepthwiseConv2dNative") == 1 and "Const" not in ours, ours
+    assert "Const" in through_keras, through_keras  # what the fast path saves

@@ -10,13 +10,14 @@ ORDERS = ("conv_bn_relu", "relu_conv_bn")
 
 
 def convolve(conv, x):
-    """`conv(x)` for a Keras `Conv2D` layer (no bias, no activation, channels last),
-    through the one TensorFlow call Keras's own makes (`tf.nn.convolution`, same
-    arguments, so the same graph and values); other layers and backends: `conv(x)`.
+    """`conv(x)` for a Keras `Conv2D` or `DepthwiseConv2D` layer (no bias, no
+    activation, channels last), through the TensorFlow call Keras's own makes
+    (`tf.nn.convolution`, `tf.nn.depthwise_conv2d`: same arguments, so the same
+    kernels and values); other layers and backends: `conv(x)`.
 
     NOTE: Keras's `Layer.__call__` and its backend `conv` cost ~3.5 ms of Python per
     convolution when a function is traced, 3.9 s of the CAS demo search step's trace
-    (1,126 convolutions); this path costs a fraction of that. The layer still owns
+    (1,126 convolutions, 432 of them depthwise); this path costs a fraction of that. The layer still owns
     and builds its kernel, so checkpoints and saved models are unchanged. A layer
     under a mixed-precision policy (kernel and input of different dtypes) goes
     through Keras, which casts.
@@ -25,14 +26,28 @@ def convolve(conv, x):
         return conv(x)
     import tensorflow as tf
 
-    if (type(conv) is not layers.Conv2D or not tf.is_tensor(x) or not conv.built
-            or conv.use_bias or conv.activation is not keras.activations.linear
-            or conv.groups != 1 or conv.data_format != "channels_last"
-            or conv.kernel.dtype != x.dtype):
+    if (type(conv) not in (layers.Conv2D, layers.DepthwiseConv2D) or not tf.is_tensor(x)
+            or not conv.built or conv.use_bias
+            or conv.activation is not keras.activations.linear
+            or conv.data_format != "channels_last" or conv.kernel.dtype != x.dtype):
         return conv(x)
-    return tf.nn.convolution(x, conv.kernel.value, list(conv.strides),
-                             conv.padding.upper(), data_format="NHWC",
-                             dilations=list(conv.dilation_rate))
+    strides, dilations = list(conv.strides), list(conv.dilation_rate)
+    if type(conv) is layers.Conv2D:
+        if conv.groups != 1:
+            return conv(x)
+        return tf.nn.convolution(x, conv.kernel.value, strides, conv.padding.upper(),
+                                 data_format="NHWC", dilations=dilations)
+    if max(strides) > 1 and max(dilations) > 1:
+        return conv(x)  # Keras decomposes it
+    if max(dilations) > 1:
+        return tf.nn.depthwise_conv2d(x, conv.kernel.value, [1, *strides, 1],
+                                      conv.padding.upper(), data_format="NHWC",
+                                      dilations=dilations)
+    # Undilated: the kernel tf.nn.depthwise_conv2d reaches, without the constants its
+    # space-to-batch wrapper makes on the way (one to four per convolution traced).
+    return tf.raw_ops.DepthwiseConv2dNative(
+        input=x, filter=conv.kernel.value, strides=[1, *strides, 1],
+        padding=conv.padding.upper(), data_format="NHWC", dilations=[1, 1, 1, 1])
 
 
 @keras.saving.register_keras_serializable(package="tf_nas_seg")
