@@ -130,6 +130,38 @@ def test_configure_search_sets_running_stats_of_every_batch_norm(running_stats):
     assert any(moved) == running_stats
 
 
+@pytest.mark.parametrize("optimizer", ["fused_sgd", "keras_sgd"])
+@pytest.mark.parametrize("clip_fraction", [0.5, 1e3])  # of the first norm: clipped, not
+def test_weight_step_is_clipped_decayed_sgd_with_momentum(optimizer, clip_fraction):
+    """Two weight steps against NumPy: g + wd * w, scaled by min(1, clip / global norm)
+    (FusedSGD folds the scale into its learning rate), then SGD with momentum."""
+    from tf_nas_seg.utils.fused_sgd import FusedSGD
+
+    lr, momentum, decay = 0.1, 0.9, 3e-2
+    sgd = FusedSGD if optimizer == "fused_sgd" else keras.optimizers.SGD
+    model = _model()
+    model.configure_search(sgd(lr, momentum=momentum), keras.optimizers.Adam(0.01),
+                           weight_decay=decay)
+    batch = _batch(0)
+    weights = model.weight_variables
+    velocity = [np.zeros(v.shape, "float64") for v in weights]
+    for step in range(2):
+        before = _snapshot(weights)
+        grads = [np.asarray(g, "float64") for g in model._loss_and_grads(*batch)[2]]
+        grads = [g + decay * w for g, w in zip(grads, before)]
+        norm = np.sqrt(sum(np.sum(g * g) for g in grads))
+        if step == 0:
+            model.grad_clip_norm = clip_fraction * norm
+        scale = min(1.0, model.grad_clip_norm / norm)
+        assert (scale < 0.9) == (clip_fraction < 1.0)  # the clip is (not) active as meant
+        velocity = [momentum * m - lr * scale * g for m, g in zip(velocity, grads)]
+        model.weight_step(batch)
+        for w, w0, m in zip(_snapshot(weights), before, velocity):
+            # float32 updates against float64: a few ulps of the weights
+            np.testing.assert_allclose(w - w0, m, rtol=1e-3,
+                                       atol=8 * np.spacing(np.abs(w0).max()))
+
+
 @pytest.mark.slow  # two eager supernet steps (~15 s idle)
 def test_search_updates_do_not_depend_on_running_stats():
     """The steps normalise with batch statistics: the moving ones are never read."""

@@ -77,3 +77,41 @@ def test_fused_sgd_saves_and_checkpoints_as_sgd():
     plain.build(model.trainable_variables)
     assert [(v.path.split("/")[-1], v.shape) for v in fused.variables] == [
         (v.path.split("/")[-1], v.shape) for v in plain.variables]
+
+
+def test_fused_sgd_scales_gradients_through_one_learning_rate_per_apply():
+    """`scaled_gradients(s)` updates as Keras SGD does with every gradient times s, and
+    the learning rate is read and scaled once per `apply`, not once per variable."""
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (4,), (5, 2, 3)] * 10
+    grads = [[tf.constant(rng.normal(size=s).astype("float32")) for s in shapes]
+             for _ in range(3)]
+    init = [rng.normal(size=s).astype("float32") for s in shapes]
+
+    def run(optimizer, scaled):
+        variables = [tf.Variable(v) for v in init]
+
+        @tf.function
+        def apply(gs, scale):
+            if scaled:
+                with optimizer.scaled_gradients(scale):
+                    optimizer.apply(gs, variables)
+            else:
+                optimizer.apply([g * scale for g in gs], variables)
+
+        for gs in grads:
+            apply(gs, tf.constant(0.3))
+        graph = apply.get_concrete_function(grads[0], tf.constant(0.3)).graph
+        reads = sum(op.type == "ReadVariableOp" for op in graph.get_operations())
+        return [v.numpy() for v in variables], reads
+
+    fused, fused_reads = run(FusedSGD(_schedule(), momentum=0.9), scaled=True)
+    keras_sgd, _ = run(ReducedSGD(_schedule(), momentum=0.9), scaled=False)
+    for a, b in zip(fused, keras_sgd):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert fused_reads < 5, fused_reads  # the schedule's step and the rate, not 30 reads
+    # Nesterov is not fused: the scale goes to each gradient instead, same update
+    nesterov, _ = run(FusedSGD(_schedule(), momentum=0.9, nesterov=True), scaled=True)
+    reference, _ = run(ReducedSGD(_schedule(), momentum=0.9, nesterov=True), scaled=False)
+    for a, b in zip(nesterov, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

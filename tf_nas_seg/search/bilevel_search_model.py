@@ -422,9 +422,22 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
         # a variable to trace: 4.2 s of the CAS demo step's 21 s).
         grads = [g + graph_constant(tf, self.weight_decay, v.dtype) * tf.convert_to_tensor(v)
                  for g, v in zip(grads, weights)]
-        if self.grad_clip_norm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm)
-        self.weight_optimizer.apply(grads, weights)
+        if self.grad_clip_norm <= 0:
+            self.weight_optimizer.apply(grads, weights)
+            return loss
+        # The global-norm clip as tf.clip_by_global_norm computes it (the same scale),
+        # applied as one factor of the learning rate where the optimizer can
+        # (FusedSGD.scaled_gradients) instead of a product and an identity per variable.
+        norm = tf.linalg.global_norm(grads)
+        clip = graph_constant(tf, self.grad_clip_norm, norm.dtype)
+        # (norm - norm): a non-finite norm makes the scale, and so the update, NaN
+        scale = clip * tf.math.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
+        scaled = getattr(self.weight_optimizer, "scaled_gradients", None)
+        if scaled is None:
+            self.weight_optimizer.apply([g * tf.cast(scale, g.dtype) for g in grads], weights)
+        else:
+            with scaled(scale):
+                self.weight_optimizer.apply(grads, weights)
         return loss
 
     def train_step(self, data, update_arch=True):
