@@ -87,6 +87,7 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
         shape = [1] + [self.BUILD_SIZE if d is None else int(d) for d in input_shape[1:]]
         with tf.init_scope():
             self.call(tf.zeros(shape, "float32"), training=False)
+            _drop_eager_kernels(tf)
 
     # Architecture variables -------------------------------------------------------
 
@@ -478,3 +479,25 @@ def _dense(grad):
     if grad is None:
         raise ValueError("a variable got no gradient: it is not used by the loss")
     return grad
+
+
+def _drop_eager_kernels(tf):
+    """Frees the kernels TensorFlow cached for the eager build pass.
+
+    NOTE: eager execution keeps every op's kernel (with oneDNN, its primitives and
+    their buffers) in a per-process cache, one per op signature, for the next eager
+    call; a supernet's build pass runs thousands of distinct ones once and never again.
+    Freed before the search step is traced and run, that memory is reused by them: the
+    DARTS-equivalent step's peak RSS fell by ~166 MiB (benchmarks/README.md). The
+    cache is TensorFlow's own (no public API): a later eager call rebuilds what it
+    needs; a TensorFlow without it is left as it is.
+    """
+    if not tf.executing_eagerly():
+        return
+    try:
+        from tensorflow.python.eager import context
+    except ImportError:
+        return
+    clear = getattr(context.context(), "clear_kernel_cache", None)
+    if clear is not None:
+        clear()
