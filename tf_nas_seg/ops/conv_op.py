@@ -17,10 +17,10 @@ def convolve(conv, x):
 
     NOTE: Keras's `Layer.__call__` and its backend `conv` cost ~3.5 ms of Python per
     convolution when a function is traced, 3.9 s of the CAS demo search step's trace
-    (1,126 convolutions, 432 of them depthwise); this path costs a fraction of that. The layer still owns
-    and builds its kernel, so checkpoints and saved models are unchanged. A layer
-    under a mixed-precision policy (kernel and input of different dtypes) goes
-    through Keras, which casts.
+    (1,126 convolutions, 432 of them depthwise); this path costs a fraction of that.
+    The layer still owns and builds its kernel, so checkpoints and saved models are
+    unchanged. A layer under a mixed-precision policy (kernel and input of different
+    dtypes) goes through Keras, which casts.
     """
     if keras.backend.backend() != "tensorflow":
         return conv(x)
