@@ -73,15 +73,15 @@ class FusedSGD(ReducedGradients, keras.optimizers.SGD):
         """The learning rate (times the gradient scale) in the variable's dtype, made
         once per dtype and device in one `apply` (once per variable outside one)."""
         state = self._apply_state
+        if state is None:  # update_step called on its own
+            return ops.cast(learning_rate, variable.dtype)
         key = (variable.dtype, variable.device)
-        if state is not None and key in state.rates:
-            return state.rates[key]
-        rate = ops.cast(learning_rate, variable.dtype)
-        if state is not None and state.scale is not None:
-            rate = rate * tf.cast(state.scale, variable.dtype)
-        if state is not None:
+        if key not in state.rates:
+            rate = ops.cast(learning_rate, variable.dtype)
+            if state.scale is not None:
+                rate = rate * tf.cast(state.scale, variable.dtype)
             state.rates[key] = rate
-        return rate
+        return state.rates[key]
 
     def update_step(self, gradient, variable, learning_rate):
         if not self._fused(variable):
