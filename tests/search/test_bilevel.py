@@ -150,8 +150,7 @@ def test_weight_step_is_clipped_decayed_sgd_with_momentum(optimizer, clip_fracti
         grads = [np.asarray(g, "float64") for g in model._loss_and_grads(*batch)[2]]
         grads = [g + decay * w for g, w in zip(grads, before)]
         norm = np.sqrt(sum(np.sum(g * g) for g in grads))
-        if step == 0:
-            model.grad_clip_norm = clip_fraction * norm
+        model.grad_clip_norm = clip_fraction * norm  # (the step reads it at each call)
         scale = min(1.0, model.grad_clip_norm / norm)
         assert (scale < 1.0) == (clip_fraction < 1.0)  # the clip is (not) active as meant
         velocity = [momentum * m - lr * scale * g for m, g in zip(velocity, grads)]
