@@ -124,6 +124,9 @@ def test_configure_search_sets_running_stats_of_every_batch_norm(running_stats):
     assert len(layers) > 10
     assert {la.track_running_stats for la in layers} == {running_stats}
     stats = [v for la in layers for v in (la.moving_mean, la.moving_variance)]
+    # what the search's checkpoints leave out: the statistics no step reads or writes
+    unused = {id(v) for v in model.unused_variables()}
+    assert unused == (set() if running_stats else {id(v) for v in stats})
     before = _snapshot(stats)
     model.train_step((_batch(0), _batch(1)))
     moved = [not np.array_equal(a, b) for a, b in zip(before, _snapshot(stats))]

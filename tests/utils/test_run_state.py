@@ -223,3 +223,51 @@ def test_another_models_checkpoint_is_refused_when_the_error_is_a_value_error(tm
                               error_cls=UserError)
     with pytest.raises(UserError, match="does not match this model"):
         ckpt.restore()
+
+
+def _three(directory, unsaved):
+    import keras
+
+    from tf_nas_seg.utils.run_state import VariableCheckpoint
+
+    variables = [keras.Variable(keras.ops.zeros((2,))) for _ in range(3)]
+    skipped = [variables[i] for i in unsaved]
+    return variables, VariableCheckpoint(variables, str(directory), error_cls=RuntimeError,
+                                         unsaved=skipped)
+
+
+def test_unsaved_variables_are_left_out_and_the_others_keep_their_keys(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    variables, ckpt = _three(tmp_path, unsaved=[1])
+    for i, v in enumerate(variables):
+        v.assign([float(i + 1), -float(i + 1)])
+    ckpt.save(7)
+    keys = {name for name, _ in tf.train.list_variables(ckpt.manager.latest_checkpoint)}
+    assert {"state/v00000/.ATTRIBUTES/VARIABLE_VALUE",
+            "state/v00002/.ATTRIBUTES/VARIABLE_VALUE"} <= keys
+    assert not any(k.startswith("state/v00001") for k in keys)
+    fresh, again = _three(tmp_path, unsaved=[1])
+    assert again.restore() and int(again.step) == 7
+    values = [keras.ops.convert_to_numpy(v).tolist() for v in fresh]
+    assert values == [[1.0, -1.0], [0.0, 0.0], [3.0, -3.0]]  # the unsaved one untouched
+
+
+def test_a_checkpoint_that_holds_the_unsaved_variables_still_restores(tmp_path):
+    """Written before they were left out: every value read, none refused."""
+    import keras
+
+    variables, ckpt = _three(tmp_path, unsaved=[])
+    for i, v in enumerate(variables):
+        v.assign([float(i + 1), -float(i + 1)])
+    ckpt.save(3)
+    fresh, again = _three(tmp_path, unsaved=[0, 1])
+    assert again.restore() and int(again.step) == 3
+    assert [keras.ops.convert_to_numpy(v).tolist() for v in fresh] == [
+        [1.0, -1.0], [2.0, -2.0], [3.0, -3.0]]
+    again.save(4)  # and the next checkpoint leaves them out
+    fresh, third = _three(tmp_path, unsaved=[0, 1])
+    assert third.restore() and int(third.step) == 4
+    assert [keras.ops.convert_to_numpy(v).tolist() for v in fresh] == [
+        [0.0, 0.0], [0.0, 0.0], [3.0, -3.0]]

@@ -29,8 +29,9 @@ class BatchNorm(keras.layers.Layer):
             inference normalise with the batch's statistics and nothing is assigned:
             what a search supernet wants, whose steps both use batch statistics and
             whose moving statistics are never read (`BilevelSearchModel.
-            configure_search` turns them off). The moving variables are still created,
-            so checkpoints are the same either way.
+            configure_search` turns them off). The moving variables are still created
+            (a layer's weights do not depend on the setting); a search leaves them out
+            of its checkpoints (`BilevelSearchModel.unused_variables`).
 
     `synchronized` (an attribute, not a setting of the network: `synchronize_batch_norms`
     sets it for a run) makes a layer run in a step on several replicas

@@ -122,6 +122,17 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
     def arch_group_trainable(self, group):
         return bool(float(keras.ops.convert_to_numpy(self._arch_group_scale[group])) > 0)
 
+    def unused_variables(self):
+        """Variables the search steps neither read nor write: the moving statistics of
+        batch norms that normalise with batch statistics (`configure_search`'s
+        bn_running_stats=False, the default). A checkpoint need not hold them."""
+        from tf_nas_seg.ops.batch_norm import BatchNorm
+
+        return [v for layer in self._flatten_layers(include_self=False)
+                if isinstance(layer, BatchNorm) and not layer.track_running_stats
+                and layer.built
+                for v in (layer.moving_mean, layer.moving_variance)]
+
     @property
     def arch_variables(self):
         """The architecture logits (alpha, and beta for AutoRTNet)."""

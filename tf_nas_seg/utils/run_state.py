@@ -159,15 +159,24 @@ class VariableCheckpoint:
         optional: {name: variable} saved alongside, and restored when the checkpoint
             holds them: state added after runs were started (the search's epoch metric
             accumulators), so that a checkpoint written before keeps resuming.
+        unsaved: Variables of `variables` that are not saved: state the run never
+            reads or writes (a search supernet's batch-norm moving statistics, when it
+            normalises with batch statistics). The others keep their positions' keys,
+            and a checkpoint that holds the unsaved ones (written before they were left
+            out) still restores, into them.
     """
 
     def __init__(self, variables, directory, max_to_keep=3, error_cls=ValueError,
-                 extra=None, optional=None):
+                 extra=None, optional=None, unsaved=()):
         variables = list(variables)
         self.variables = variables
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed")
-        state = {f"v{i:05d}": getattr(v, "value", v) for i, v in enumerate(variables)}
+        skipped = {id(v) for v in unsaved}
+        self._unsaved = {f"v{i:05d}": getattr(v, "value", v)
+                         for i, v in enumerate(variables) if id(v) in skipped}
+        state = {f"v{i:05d}": getattr(v, "value", v) for i, v in enumerate(variables)
+                 if id(v) not in skipped}
         state["global_step"] = self.step
         state["elapsed_seconds"] = self.elapsed
         for name, variable in (extra or {}).items():
@@ -175,7 +184,8 @@ class VariableCheckpoint:
         self._optional = {name: getattr(v, "value", v) for name, v in (optional or {}).items()}
         state.update(self._optional)
         self._state = state
-        self._shapes = [tuple(v.shape) for v in variables]
+        self._shapes = {i: tuple(v.shape) for i, v in enumerate(variables)
+                        if id(v) not in skipped}
         self._error_cls = error_cls
         self.checkpoint = tf.train.Checkpoint(state=state)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
@@ -227,19 +237,25 @@ class VariableCheckpoint:
     def _checkpoint_for(self, path, saved):
         """The checkpoint object that reads `path`: all the state, or (a checkpoint
         written before the optional state existed) all but the optional entries it
-        lacks, which keep their current values."""
-        missing = [name for name in self._optional
-                   if f"state/{name}/.ATTRIBUTES/VARIABLE_VALUE" not in saved]
-        if not missing:
+        lacks, which keep their current values; plus the unsaved variables it holds
+        (a checkpoint written before they were left out)."""
+        def held(name):
+            return f"state/{name}/.ATTRIBUTES/VARIABLE_VALUE" in saved
+
+        missing = [name for name in self._optional if not held(name)]
+        unsaved = {k: v for k, v in self._unsaved.items() if held(k)}
+        if not missing and not unsaved:
             return self.checkpoint
-        logging.warning("checkpoint %s holds no %s (written by an older version); they "
-                        "go on from their current values", path, ", ".join(missing))
-        return tf.train.Checkpoint(state={k: v for k, v in self._state.items()
-                                          if k not in missing})
+        if missing:
+            logging.warning("checkpoint %s holds no %s (written by an older version); "
+                            "they go on from their current values", path,
+                            ", ".join(missing))
+        state = {k: v for k, v in self._state.items() if k not in missing}
+        return tf.train.Checkpoint(state={**state, **unsaved})
 
     def _check_shapes(self, path, saved):
         """Refuses (error_cls, not skipped) a checkpoint written by another model."""
-        for i, shape in enumerate(self._shapes):
+        for i, shape in self._shapes.items():
             key = f"state/v{i:05d}/.ATTRIBUTES/VARIABLE_VALUE"
             if key not in saved or tuple(saved[key]) != shape:
                 raise self._error_cls(
