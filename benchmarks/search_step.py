@@ -12,9 +12,10 @@ process's maximum resident set size after each phase.
 
     python benchmarks/search_step.py [--repeats=10] [--only=darts] [--second_order] [--threads=1]
         [--weight_optimizer=keras_sgd] [--count_only] [--graph_optimizer=on]
-        [--bn_running_stats] [--cas_size=camvid]
+        [--bn_running_stats] [--recompute_edges] [--cas_size=camvid]
 
---graph_optimizer and --bn_running_stats are bin/search's settings (same defaults), so
+--graph_optimizer, --bn_running_stats and --recompute_edges are bin/search's settings
+(same defaults), so
 the cost of each can be measured; --cas_size=camvid times the CAS supernet of
 configs/camvid.cfg (C=8, stem 24, batch 8 of 176x240, 11 classes) instead of the demo's.
 """
@@ -57,6 +58,8 @@ flags.DEFINE_enum("graph_optimizer", "auto", ["auto", "on", "off"], "Grappler: a
                   "bin/search's --graph_optimizer (auto: off without a GPU).")
 flags.DEFINE_bool("bn_running_stats", False, "Update batch-norm moving statistics in the "
                   "step, as bin/search's --bn_running_stats.")
+flags.DEFINE_bool("recompute_edges", False, "Recompute the edges' candidate ops in the "
+                  "backward pass, as bin/search's --recompute_edges.")
 flags.DEFINE_integer("threads", 1, "TensorFlow intra-op threads, as bin/search's --threads "
                      "(default 1; 0: one per core).", lower_bound=0)
 flags.DEFINE_enum("cas_size", "demo", ["demo", "camvid"], "CAS supernet configuration: "
@@ -93,6 +96,7 @@ def _bench(name, model, weights_batch, arch_batch, second_order):
     with gc_paused():  # as bin/search builds its supernet
         model.build(images[:1].shape)
     build = time.perf_counter() - t0
+    model.set_recompute_edges(FLAGS.recompute_edges)
     sgd = FusedSGD if FLAGS.weight_optimizer == "fused_sgd" else keras.optimizers.SGD
     model.configure_search(sgd(0.025, momentum=0.9),
                            keras.optimizers.Adam(3e-4, beta_1=0.5, beta_2=0.999),
@@ -159,6 +163,7 @@ def main(argv):
     print(json.dumps({
         "results": results,
         "graph_optimizer": graph_optimizer, "bn_running_stats": FLAGS.bn_running_stats,
+        "recompute_edges": FLAGS.recompute_edges,
         "environment": {"tensorflow": tf.__version__, "keras": keras.__version__,
                         "python": platform.python_version(), "cpus": os.cpu_count(),
                         "intra_op_threads":

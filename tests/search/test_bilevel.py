@@ -226,3 +226,41 @@ def test_build_creates_the_weights_keras_symbolic_build_creates(kind, monkeypatc
         out = tf.function(lambda x: in_graph(x, training=False))(images)
         assert tuple(out.shape) == (1, 32, 32, 3)
         assert len(in_graph.weights) == len(ours.weights)
+
+
+@pytest.mark.parametrize("kind", [
+    "cas", "darts", pytest.param("autortnet", marks=pytest.mark.slow)])  # ~10 s, idle
+def test_recomputed_edges_give_the_same_loss_and_gradients(kind):
+    """--recompute_edges runs each edge's candidates again in the backward pass: the
+    same cross-entropy and gradients (weights and architecture logits), and the
+    recomputed graph holds a second forward pass of the edges."""
+    model = _supernets()[kind]()
+    model.build((1, 32, 32, 3))
+    rng = np.random.default_rng(0)
+    images = tf.constant((rng.random((2, 32, 32, 3)) * 255).astype("float32"))
+    # DARTS's supernet classifies images (its CIFAR set-up); the others label pixels
+    label_shape = (2,) if kind == "darts" else (2, 32, 32)
+    labels = tf.constant(rng.integers(0, 3, label_shape).astype("int32"))
+    # the Gumbel draws (AutoRTNet: ops, and exits with the cells after the drawn exit
+    # pruned by a cond) start from the same generator state in both calls
+    seeds = [v for v in model.variables if "seed_generator_state" in v.path]
+    start = [v.numpy() for v in seeds]
+    results, nodes = [], []
+    for recompute in (False, True):
+        assert model.set_recompute_edges(recompute) > 0
+        step = tf.function(model._loss_and_grads_fn(), autograph=False)
+        concrete = step.get_concrete_function(images, labels)
+        nodes.append(len(concrete.graph.as_graph_def().node))
+        for variable, value in zip(seeds, start):
+            variable.assign(value)
+        ce, _, grads = step(images, labels)
+        results.append([ce.numpy()] + [g.numpy() for g in grads])
+    assert nodes[1] > nodes[0]  # the edges' forward pass, once more
+    # The same float32 kernels on the same inputs; the order in which gradient
+    # contributions are summed may differ, so the tolerance is float32's, scaled by the
+    # largest gradient (a kernel behind a batch norm has components 1e-7 of it, where
+    # the reordering's relative error is large and meaningless).
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    scale = max(np.abs(g).max() for g in results[0][1:])
+    for plain, recomputed in zip(results[0][1:], results[1][1:]):
+        np.testing.assert_allclose(recomputed, plain, rtol=1e-4, atol=1e-6 * scale)

@@ -122,6 +122,18 @@ class BilevelSearchModel(keras.Model, metaclass=abc.ABCMeta):
     def arch_group_trainable(self, group):
         return bool(float(keras.ops.convert_to_numpy(self._arch_group_scale[group])) > 0)
 
+    def set_recompute_edges(self, recompute):
+        """Recomputes (True) every search edge's candidate ops in the backward pass
+        instead of keeping their activations (`MixedOp.recompute`): less memory, one
+        more forward pass of the edges per gradient. Set before the step is traced."""
+        from tf_nas_seg.space.mixed_op import MixedOp
+
+        edges = [layer for layer in self._flatten_layers(include_self=False)
+                 if isinstance(layer, MixedOp)]
+        for layer in edges:
+            layer.recompute = bool(recompute)
+        return len(edges)
+
     def unused_variables(self):
         """Variables the search steps neither read nor write: the moving statistics of
         batch norms that normalise with batch statistics (`configure_search`'s

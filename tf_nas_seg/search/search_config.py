@@ -11,7 +11,7 @@ from tf_nas_seg.utils.flag_fields import setting, validate_config
 RESUMABLE_CHANGES = ("run_dir", "stop_after_iterations", "log_every", "checkpoint_every",
                      "threads", "graph_optimizer", "allow_foreign_table", "min_free_mib",
                      "skip_nonfinite_steps", "max_skipped_steps", "strategy", "cpu_devices",
-                     "collective_timeout")
+                     "collective_timeout", "recompute_edges")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +103,12 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection,
                                      "statistics and the search never reads them; "
                                      "updating them costs two stateful ops per layer and "
                                      "pass (a third of the first step's compile time).")
+    recompute_edges: bool = setting(False, "Run each search edge's candidate ops again "
+                                    "in the backward pass instead of keeping their "
+                                    "activations (gradient checkpointing): the same "
+                                    "values, with the DARTS-equivalent step 21% less "
+                                    "peak memory for a 25% slower step and 8 s more "
+                                    "compile time (benchmarks/README.md).")
     graph_optimizer: str = setting("auto", "Grappler graph optimisation of the search "
                                    "step: on, off, or auto (off without a GPU, where it "
                                    "cost 20 s of the first step and made steps no "

@@ -130,6 +130,7 @@ class SearchRunner:
         model = self._build_supernet()
         h, w = self.input_hw
         model.build((1, h, w, 3))  # every weight, by one eager forward pass
+        model.set_recompute_edges(c.recompute_edges)
         self.target_hw = (c.target_height or h, c.target_width or w)
         cost_model = None
         if c.cost != "none":
