@@ -346,3 +346,14 @@ def test_a_killed_worker_makes_the_other_fail_clearly_and_a_rerun_resumes(tmp_pa
         assert "resumed from" in err
         result = json.loads(out.strip().splitlines()[-1])
         assert result["status"] == "interrupted" and result["iterations"] >= 2 + 3
+
+
+def test_recompute_edges_on_several_replicas_is_refused_with_the_fix(tmp_path):
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bin", "search"),
+         f"--flagfile={os.path.join(ROOT, 'configs', 'demo.cfg')}", "--iterations=1",
+         "--strategy=mirrored", "--cpu_devices=2", "--recompute_edges",
+         f"--run_dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--recompute_edges is not supported with several replicas" in done.stderr
+    assert "run without it, or on one device" in done.stderr

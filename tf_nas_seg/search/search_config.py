@@ -106,9 +106,10 @@ class SearchConfig(SpaceSection, DataSection, AugmentSection, RunSection,
     recompute_edges: bool = setting(False, "Run each search edge's candidate ops again "
                                     "in the backward pass instead of keeping their "
                                     "activations (gradient checkpointing): the same "
-                                    "values, with the DARTS-equivalent step 21% less "
-                                    "peak memory for a 25% slower step and 8 s more "
-                                    "compile time (benchmarks/README.md).")
+                                    "values; the DARTS-equivalent step's peak memory "
+                                    "21% lower for a 6% slower step and a longer "
+                                    "compile; for large inputs or batches "
+                                    "(docs/DESIGN.md, Memory).")
     graph_optimizer: str = setting("auto", "Grappler graph optimisation of the search "
                                    "step: on, off, or auto (off without a GPU, where it "
                                    "cost 20 s of the first step and made steps no "

@@ -268,6 +268,12 @@ class SearchRunner:
         self._configure_tensorflow()
         self.dist = make_distribution(c.strategy, c.cpu_devices, c.collective_timeout)
         logging.info("%s", self.dist.describe())
+        if self.dist.distributed and c.recompute_edges:
+            raise SearchError("--recompute_edges is not supported with several replicas "
+                              "yet (each replica's recomputed pass repeats the synchronised "
+                              "batch norms' all-reduces; untested, and its trace took over "
+                              "10 minutes at the demo size on 2 logical CPUs); run without "
+                              "it, or on one device")
         if self.dist.distributed and (c.skip_nonfinite_steps or c.second_order):
             raise SearchError("--skip_nonfinite_steps and --second_order are not supported "
                               "with several replicas yet (the snapshot does not restore "
