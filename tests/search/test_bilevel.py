@@ -228,8 +228,9 @@ def test_build_creates_the_weights_keras_symbolic_build_creates(kind, monkeypatc
         assert len(in_graph.weights) == len(ours.weights)
 
 
-@pytest.mark.parametrize("kind", [
-    "cas", "darts", pytest.param("autortnet", marks=pytest.mark.slow)])  # ~10 s, idle
+@pytest.mark.parametrize("kind", [  # each traces two gradient functions: 10-20 s, idle
+    "cas", pytest.param("darts", marks=pytest.mark.slow),
+    pytest.param("autortnet", marks=pytest.mark.slow)])
 def test_recomputed_edges_give_the_same_loss_and_gradients(kind):
     """--recompute_edges runs each edge's candidates again in the backward pass: the
     same cross-entropy and gradients (weights and architecture logits), and the
