@@ -164,19 +164,17 @@ class SearchRunner:
         # Batch-norm moving statistics that the search neither reads nor updates (the
         # default, --nobn_running_stats) are not saved: in the CAS demo supernet they
         # are 2,222 of the 5,376 variables, and each costs a read at every checkpoint.
-        unused = m.unused_variables()
-        # The epoch's metric accumulators too: a run resumed mid-epoch then reports the
-        # epoch's means over all its steps, as an uninterrupted run does.
+        # The epoch's metric accumulators are saved too: a run resumed mid-epoch then
+        # reports the epoch's means over all its steps, as an uninterrupted run does.
         self.state = VariableCheckpoint(variables, os.path.join(self.run_dir, "checkpoints"),
                                         max_to_keep=3, error_cls=SearchError, optional={
                                             f"metric{i:03d}": v for i, v in
                                             enumerate(m.metrics_variables)},
-                                        unsaved=unused)
+                                        unsaved=m.unused_variables())
         self.global_step = self.state.step
         # A skipped step also leaves the epoch's metric accumulators as they were.
-        unused = {id(v) for v in unused}
-        kept = [v for v in variables if id(v) not in unused]
-        self.nonfinite = NonfiniteSteps(self.run_dir, kept + list(m.metrics_variables),
+        self.nonfinite = NonfiniteSteps(self.run_dir, self.state.saved_variables
+                                        + list(m.metrics_variables),
                                         self.config.skip_nonfinite_steps,
                                         self.config.max_skipped_steps, SearchError)
 

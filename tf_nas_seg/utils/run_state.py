@@ -163,7 +163,7 @@ class VariableCheckpoint:
             reads or writes (a search supernet's batch-norm moving statistics, when it
             normalises with batch statistics). The others keep their positions' keys,
             and a checkpoint that holds the unsaved ones (written before they were left
-            out) still restores, into them.
+            out) still restores, into them. `saved_variables` lists the others.
     """
 
     def __init__(self, variables, directory, max_to_keep=3, error_cls=ValueError,
@@ -175,6 +175,7 @@ class VariableCheckpoint:
         skipped = {id(v) for v in unsaved}
         self._unsaved = {f"v{i:05d}": getattr(v, "value", v)
                          for i, v in enumerate(variables) if id(v) in skipped}
+        self.saved_variables = [v for v in variables if id(v) not in skipped]
         state = {f"v{i:05d}": getattr(v, "value", v) for i, v in enumerate(variables)
                  if id(v) not in skipped}
         state["global_step"] = self.step
